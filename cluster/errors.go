@@ -1,0 +1,10 @@
+package cluster
+
+import "errors"
+
+// The errors a Node returns.
+var (
+	ErrNotLeader = errors.New("cluster: this node is not the leader")
+	ErrClosed    = errors.New("cluster: node is shut down")
+	ErrTooLarge  = errors.New("cluster: write is larger than one log entry may be")
+)

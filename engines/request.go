@@ -1,0 +1,100 @@
+package engines
+
+import (
+	"context"
+	"time"
+)
+
+// Operation is what a request does, in Vault's vocabulary.
+type Operation string
+
+// The operations a backend can be asked to perform.
+const (
+	ReadOperation   Operation = "read"
+	CreateOperation Operation = "create"
+	UpdateOperation Operation = "update"
+	PatchOperation  Operation = "patch"
+	DeleteOperation Operation = "delete"
+	ListOperation   Operation = "list"
+)
+
+// Request is one API call as a backend sees it.
+type Request struct {
+	// ID is the request's unique id, echoed as request_id.
+	ID string
+	// Operation is the verb, already mapped from the HTTP method.
+	Operation Operation
+	// Path is relative to the mount when a backend sees it ("data/app"),
+	// and the full path ("secret/data/app") before routing.
+	Path string
+	// MountPoint is the mount the request was routed to ("secret/").
+	MountPoint string
+	// Data is the decoded JSON body; for read and list requests the URL
+	// query parameters are merged in as strings, as Vault does.
+	Data map[string]any
+	// ClientToken is the caller's token; never log it.
+	ClientToken string
+	// RemoteAddr is the client's address, for audit.
+	RemoteAddr string
+	// Storage is the mount's private view, set by the router.
+	Storage Storage
+}
+
+// Response is what a backend returns; the HTTP layer wraps it in Vault's
+// envelope. A nil Response with a nil error is a 204 (or 404 on read).
+type Response struct {
+	Data     map[string]any
+	Secret   *Secret
+	Auth     *Auth
+	Warnings []string
+	// StatusCode overrides the HTTP status when non-zero (KV v2 answers a
+	// deleted version with 404 and its metadata).
+	StatusCode int
+}
+
+// Secret describes a leased secret in a response.
+type Secret struct {
+	LeaseID       string
+	LeaseDuration time.Duration
+	Renewable     bool
+}
+
+// Auth is the auth block of a login or token-create response.
+type Auth struct {
+	ClientToken   string
+	Accessor      string
+	Policies      []string
+	TokenPolicies []string
+	Metadata      map[string]string
+	LeaseDuration time.Duration
+	Renewable     bool
+	EntityID      string
+	TokenType     string
+	Orphan        bool
+}
+
+// Backend serves the requests routed to one mount.
+//
+// HandleRequest is called concurrently from many goroutines; a backend
+// that needs read-modify-write atomicity locks for itself. Errors carrying a
+// Code (see Error) reach the client with that code's status and message;
+// any other error is reported to the client as an internal error and its
+// detail goes only to the operator log.
+type Backend interface {
+	HandleRequest(ctx context.Context, req *Request) (*Response, error)
+}
+
+// BackendConfig is what a Factory gets to build a backend for one mount.
+type BackendConfig struct {
+	// MountPath is the mount's path with its trailing slash.
+	MountPath string
+	// Options are the mount's options (for KV, "version").
+	Options map[string]string
+	// Storage is the mount's private view of the barrier.
+	Storage Storage
+	// Clock returns the current time; tests may replace it.
+	Clock func() time.Time
+}
+
+// Factory builds a backend for a mount.
+type Factory func(ctx context.Context, conf *BackendConfig) (Backend, error)
