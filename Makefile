@@ -1,0 +1,53 @@
+# Coffer's interface: CI runs these same targets.
+GO      ?= go
+BIN     := bin/coffer
+PKGS    := ./...
+UNIT    := $(shell $(GO) list ./... 2>/dev/null | grep -v /integration)
+
+.PHONY: all build run test test-unit test-integration lint fmt vet bench fuzz deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/coffer
+
+## run: a dev node on 127.0.0.1:8200 with Raft storage in a temp dir,
+## initialised and unsealed; the root token is printed.
+run: build
+	./$(BIN) server -dev
+
+## test: unit tests (with the race detector) then process-level integration tests.
+test: deps test-unit test-integration
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 10m $(UNIT)
+
+test-integration:
+	$(GO) test -count=1 -timeout 10m ./integration/...
+
+deps:
+	./scripts/install-deps
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## bench: Go benchmarks of the hot paths (barrier, FSM, write path).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./seal/... ./fsm/... ./bench/...
+
+## fuzz: each fuzz target for a short while.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME) ./seal
+	$(GO) test -run '^$$' -fuzz '^FuzzCombine$$' -fuzztime $(FUZZTIME) ./seal/shamir
+
+clean:
+	rm -rf bin

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/vault/api"
+)
+
+const readUsage = `
+Usage: coffer read [options] PATH
+
+  Reads data from Coffer at the given path. This can be used to read secrets,
+  generate dynamic credentials, get configuration details, and more.
+
+      $ coffer read secret/my-secret
+      $ coffer read -field=password secret/my-secret
+`
+
+const writeUsage = `
+Usage: coffer write [options] PATH [DATA K=V...]
+
+  Writes data to Coffer at the given path. The data can be credentials,
+  secrets, configuration, or arbitrary data.
+
+  Values of the form @FILE are read from the file, and "-" reads the value
+  from stdin. A single "-" argument reads a JSON object from stdin:
+
+      $ coffer write secret/my-secret password=s3cr3t
+      $ coffer write secret/tls cert=@cert.pem
+      $ echo '{"foo":"bar"}' | coffer write secret/foo -
+`
+
+const listUsage = `
+Usage: coffer list [options] PATH
+
+  Lists data from Coffer at the given path. This can be used to list keys in
+  a given secrets engine.
+
+      $ coffer list secret/my-app/
+`
+
+const deleteUsage = `
+Usage: coffer delete [options] PATH
+
+  Deletes secrets and configuration from Coffer at the given path.
+
+      $ coffer delete secret/my-secret
+`
+
+// runRead implements `coffer read`.
+func runRead(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := newCommand("read", readUsage, withFormat|withField, stdin, stdout, stderr)
+	if code, ok := c.parse(args); !ok {
+		return code
+	}
+	if !c.wantArgs(1, -1) {
+		return exitLocal
+	}
+	cl, code := c.client()
+	if cl == nil {
+		return code
+	}
+	p := sanitizePath(c.fs.Arg(0))
+	var params map[string][]string
+	if c.fs.NArg() > 1 {
+		data, err := parseKVArgs(c.stdin, c.fs.Args()[1:])
+		if err != nil {
+			c.errf("Failed to parse K=V data: %s", err)
+			return exitLocal
+		}
+		params = make(map[string][]string, len(data))
+		for k, v := range data {
+			switch v := v.(type) {
+			case []any:
+				for _, e := range v {
+					params[k] = append(params[k], fmt.Sprint(e))
+				}
+			default:
+				params[k] = []string{fmt.Sprint(v)}
+			}
+		}
+	}
+	s, err := cl.Logical().ReadWithDataWithContext(c.ctx(), p, params)
+	if err != nil {
+		c.errf("Error reading %s: %s", p, err)
+		return exitRemote
+	}
+	if s == nil {
+		c.errf("No value found at %s", p)
+		return exitRemote
+	}
+	if c.flags.field != "" {
+		return c.printField(rawField(s, c.flags.field), c.flags.field)
+	}
+	return c.outputSecret(s)
+}
+
+// runWrite implements `coffer write`.
+func runWrite(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := newCommand("write", writeUsage, withFormat|withField, stdin, stdout, stderr)
+	var force bool
+	c.fs.BoolVar(&force, "force", false, "Allow the operation to continue with no key=value pairs.")
+	c.fs.BoolVar(&force, "f", false, "Alias for -force.")
+	if code, ok := c.parse(args); !ok {
+		return code
+	}
+	if !c.wantArgs(1, -1) {
+		return exitLocal
+	}
+	if c.fs.NArg() == 1 && !force {
+		return c.usageError("Must supply data or use -force")
+	}
+	data, err := parseKVArgs(c.stdin, c.fs.Args()[1:])
+	if err != nil {
+		c.errf("Failed to parse K=V data: %s", err)
+		return exitLocal
+	}
+	cl, code := c.client()
+	if cl == nil {
+		return code
+	}
+	p := sanitizePath(c.fs.Arg(0))
+	s, err := cl.Logical().WriteWithContext(c.ctx(), p, data)
+	if err != nil {
+		c.errf("Error writing data to %s: %s", p, err)
+		if s != nil {
+			c.outputSecret(s)
+		}
+		return exitRemote
+	}
+	return c.outputWritten(s, p)
+}
+
+// outputWritten prints a write's response: Vault's success line when the
+// server returned no body, the requested field, or the response.
+func (c *command) outputWritten(s *api.Secret, p string) int {
+	if s == nil {
+		if !c.json() {
+			c.outf("Success! Data written to: %s", p)
+		}
+		return exitOK
+	}
+	if c.flags.field != "" {
+		return c.printField(rawField(s, c.flags.field), c.flags.field)
+	}
+	return c.outputSecret(s)
+}
+
+// runList implements `coffer list`.
+func runList(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := newCommand("list", listUsage, withFormat, stdin, stdout, stderr)
+	if code, ok := c.parse(args); !ok {
+		return code
+	}
+	if !c.wantArgs(1, 1) {
+		return exitLocal
+	}
+	cl, code := c.client()
+	if cl == nil {
+		return code
+	}
+	return c.listPath(cl, ensureTrailingSlash(sanitizePath(c.fs.Arg(0))))
+}
+
+// listPath lists p and prints the keys; shared by `list` and `kv list`.
+func (c *command) listPath(cl *api.Client, p string) int {
+	s, err := cl.Logical().ListWithContext(c.ctx(), p)
+	if err != nil {
+		c.errf("Error listing %s: %s", p, err)
+		return exitRemote
+	}
+	var keys []any
+	found := false
+	if s != nil && s.Data != nil {
+		keys, found = s.Data["keys"].([]any)
+	}
+	if c.json() && !found {
+		c.outputJSON(map[string]any{})
+		return exitRemote
+	}
+	if s == nil || s.Data == nil {
+		c.errf("No value found at %s", p)
+		return exitRemote
+	}
+	if !found {
+		c.errf("No entries found at %s", p)
+		return exitRemote
+	}
+	return c.outputList(s, keys)
+}
+
+// runDelete implements `coffer delete`.
+func runDelete(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := newCommand("delete", deleteUsage, 0, stdin, stdout, stderr)
+	if code, ok := c.parse(args); !ok {
+		return code
+	}
+	if !c.wantArgs(1, 1) {
+		return exitLocal
+	}
+	cl, code := c.client()
+	if cl == nil {
+		return code
+	}
+	p := sanitizePath(c.fs.Arg(0))
+	if _, err := cl.Logical().DeleteWithContext(c.ctx(), p); err != nil {
+		c.errf("Error deleting %s: %s", p, err)
+		return exitRemote
+	}
+	c.outf("Success! Data deleted (if it existed) at: %s", p)
+	return exitOK
+}

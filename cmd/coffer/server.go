@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"coffer/cluster"
+	"coffer/engines"
+	"coffer/engines/kv"
+	"coffer/engines/system"
+	"coffer/seal"
+	"coffer/transport/http"
+)
+
+// version is Coffer's release; set at link time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// backendFactories are the secrets engines a mount may name.
+var backendFactories = map[string]engines.Factory{
+	"kv": kv.Factory,
+}
+
+func runServer(args []string) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	configPath := fs.String("config", "", "path to an HCL server config file")
+	dev := fs.Bool("dev", false, "run a single in-memory-style dev node: temp Raft storage, initialised, unsealed")
+	devRoot := fs.String("dev-root-token-id", "", "dev mode: the root token's ID")
+	devListen := fs.String("dev-listen-address", "127.0.0.1:8200", "dev mode: API listen address")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	var cfg *serverConfig
+	var cleanup func()
+	switch {
+	case *dev:
+		dir, err := os.MkdirTemp("", "coffer-dev-")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Error creating dev storage dir: %v\n", err)
+			return 1
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		cfg = &serverConfig{
+			Storage:  storageConfig{Type: "raft", Path: dir, NodeID: "dev-node"},
+			Listener: listenerConfig{Type: "tcp", Address: *devListen, tlsDisabled: true},
+			LogLevel: "info",
+		}
+		if err := cfg.Listener.finish(); err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+			return 1
+		}
+	case *configPath != "":
+		var err error
+		if cfg, err = loadConfig(*configPath); err != nil {
+			fmt.Fprintf(os.Stderr, "Error loading configuration from %s: %v\n", *configPath, err)
+			return 1
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "Usage: coffer server -config FILE.hcl | -dev [-dev-root-token-id=T] [-dev-listen-address=ADDR]")
+		return 1
+	}
+	if cleanup != nil {
+		defer cleanup()
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, *dev, *devRoot, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// serve runs a node until ctx ends, then shuts it down in order: stop
+// taking requests, seal (zeroing keys), stop Raft, close the stores.
+func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out io.Writer) error {
+	logger := newLogger(cfg.LogLevel)
+	nodeID := cfg.Storage.NodeID
+	if nodeID == "" {
+		host, _ := os.Hostname()
+		nodeID = host
+	}
+	bind := cfg.Listener.ClusterAddress
+	node, err := cluster.Open(ctx, cluster.Config{
+		Dir:          cfg.Storage.Path,
+		NodeID:       nodeID,
+		BindAddr:     bind,
+		Logger:       logger.With("component", "cluster"),
+		RaftLogLevel: raftLevel(cfg.LogLevel),
+
+		SnapshotThreshold: uint64(max(cfg.Storage.SnapshotThreshold, 0)),
+		SnapshotInterval:  cfg.Storage.snapshotInterval,
+		TrailingLogs:      uint64(max(cfg.Storage.TrailingLogs, 0)),
+	})
+	if err != nil {
+		return fmt.Errorf("start storage: %w", err)
+	}
+	defer func() {
+		if err := node.Close(); err != nil {
+			logger.Error("close storage", "error", err)
+		}
+	}()
+	barrier := seal.NewBarrier(node, logger.With("component", "seal"))
+	apiAddr := cfg.APIAddr
+	if apiAddr == "" {
+		scheme := "https"
+		if cfg.Listener.tlsDisabled {
+			scheme = "http"
+		}
+		apiAddr = scheme + "://" + cfg.Listener.Address
+	}
+	sys := system.New(system.Config{
+		Barrier:   barrier,
+		Cluster:   node,
+		Factories: backendFactories,
+		Logger:    logger.With("component", "system"),
+		APIAddr:   apiAddr,
+		Version:   version,
+	})
+	defer sys.Seal()
+
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = node.WaitForLeader(waitCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("wait for raft leadership: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listener.Address)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listener.Address, err)
+	}
+	if !cfg.Listener.tlsDisabled {
+		cert, err := tls.LoadX509KeyPair(cfg.Listener.TLSCertFile, cfg.Listener.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	handler := http.New(http.Config{
+		Node:   sys,
+		Logger: logger.With("component", "http"),
+		Limits: http.Limits{MaxBodyBytes: cfg.Listener.maxRequestSize},
+	})
+	srv := &nethttp.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	if dev {
+		if err := devSetup(ctx, sys, devRoot, apiAddr, out); err != nil {
+			srv.Close()
+			return err
+		}
+	}
+	logger.Info("coffer server started", "api_addr", apiAddr, "cluster_addr", bind, "node_id", nodeID, "version", version)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+		logger.Warn("http shutdown", "error", err)
+	}
+	return nil
+}
+
+func raftLevel(level string) string {
+	switch strings.ToLower(level) {
+	case "debug", "trace":
+		return level
+	}
+	return "warn"
+}
+
+// devSetup initialises with one share, unseals, mounts KV v2 at secret/
+// and prints what a developer needs: the address, unseal key and root
+// token. Dev mode is for local use only; the banner says so.
+func devSetup(ctx context.Context, sys *system.System, rootID, apiAddr string, out io.Writer) error {
+	res, err := sys.Init(ctx, system.InitRequest{SecretShares: 1, SecretThreshold: 1, RootTokenID: rootID})
+	if err != nil {
+		return fmt.Errorf("dev init: %w", err)
+	}
+	share := res.Shares[0]
+	defer clear(share)
+	// Encode before unsealing: the barrier zeroes the share it is given.
+	unsealKey := base64.StdEncoding.EncodeToString(share)
+	if err := sys.Unseal(ctx, share); err != nil {
+		return fmt.Errorf("dev unseal: %w", err)
+	}
+	if err := sys.Mount(ctx, engines.MountEntry{Path: "secret/", Type: "kv", Description: "key/value secret storage", Options: map[string]string{"version": "2"}}); err != nil {
+		return fmt.Errorf("dev mount secret/: %w", err)
+	}
+	fmt.Fprintf(out, `WARNING! dev mode is enabled! In this mode, Coffer runs entirely from a
+temporary directory, starts unsealed with a single unseal key, and is NOT
+for production use.
+
+You may need to set the following environment variables:
+
+    $ export VAULT_ADDR='%s'
+
+The unseal key and root token are displayed below in case you want to
+seal/unseal the node or re-authenticate.
+
+Unseal Key: %s
+Root Token: %s
+
+Development mode should NOT be used in production installations!
+`, apiAddr, unsealKey, res.RootToken)
+	return nil
+}

@@ -1,0 +1,258 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Storage layout of a version 2 mount, inside the mount's view:
+//
+//	config                       the mount's mountConfig
+//	metadata/<key>               the key's keyMetadata
+//	versions/<key>/v/<N>         version N's versionRecord
+//
+// A version key ends in "/v/" and a decimal number, so it names exactly
+// one (key, N) pair, and listing "versions/<key>/v/" finds every version
+// blob of the key (the entries that are plain numbers) even ones no
+// metadata mentions. Nothing under "versions/" shows in a metadata list.
+const (
+	configKey      = "config"
+	metadataPrefix = "metadata/"
+	versionsPrefix = "versions/"
+)
+
+// defaultMaxVersions is how many versions a key keeps when neither the
+// mount nor the key sets max_versions.
+const defaultMaxVersions = 10
+
+// deleteVersionAfterDisabled is the mount setting that turns automatic
+// deletion off for every key (a negative duration written to config).
+const deleteVersionAfterDisabled = -time.Second
+
+func metadataKey(key string) string { return metadataPrefix + key }
+
+func versionDir(key string) string { return versionsPrefix + key + "/v/" }
+
+func versionKey(key string, version uint64) string {
+	return versionDir(key) + strconv.FormatUint(version, 10)
+}
+
+// mountConfig is the mount-wide configuration at "config".
+type mountConfig struct {
+	MaxVersions uint32 `json:"max_versions"`
+	CASRequired bool   `json:"cas_required"`
+	// DeleteVersionAfter zero means unset, negative means disabled.
+	DeleteVersionAfter time.Duration `json:"delete_version_after"`
+}
+
+func (c *mountConfig) autoDeleteDisabled() bool { return c.DeleteVersionAfter < 0 }
+
+// keyMetadata is everything about one key except its versions' data.
+type keyMetadata struct {
+	CurrentVersion     uint64                      `json:"current_version"`
+	OldestVersion      uint64                      `json:"oldest_version"`
+	MaxVersions        uint32                      `json:"max_versions"`
+	CASRequired        bool                        `json:"cas_required"`
+	DeleteVersionAfter time.Duration               `json:"delete_version_after"`
+	CustomMetadata     map[string]string           `json:"custom_metadata,omitempty"`
+	CreatedTime        time.Time                   `json:"created_time"`
+	UpdatedTime        time.Time                   `json:"updated_time"`
+	Versions           map[uint64]*versionMetadata `json:"versions"`
+}
+
+// versionMetadata describes one version. A zero DeletionTime means the
+// version is not scheduled for deletion.
+type versionMetadata struct {
+	CreatedTime  time.Time `json:"created_time"`
+	DeletionTime time.Time `json:"deletion_time,omitzero"`
+	Destroyed    bool      `json:"destroyed,omitempty"`
+}
+
+// versionRecord is one version's stored data.
+type versionRecord struct {
+	Data json.RawMessage `json:"data"`
+}
+
+func newKeyMetadata() *keyMetadata {
+	return &keyMetadata{Versions: map[uint64]*versionMetadata{}}
+}
+
+// decodeMetadata parses a stored keyMetadata.
+func decodeMetadata(raw []byte) (*keyMetadata, error) {
+	meta := newKeyMetadata()
+	if err := json.Unmarshal(raw, meta); err != nil {
+		return nil, fmt.Errorf("kv: decode key metadata: %w", err)
+	}
+	if meta.Versions == nil {
+		meta.Versions = map[uint64]*versionMetadata{}
+	}
+	for n, vm := range meta.Versions {
+		if vm == nil {
+			delete(meta.Versions, n)
+		}
+	}
+	if len(meta.CustomMetadata) == 0 {
+		meta.CustomMetadata = nil
+	}
+	return meta, nil
+}
+
+// decodeConfig parses the stored mountConfig.
+func decodeConfig(raw []byte) (*mountConfig, error) {
+	cfg := &mountConfig{}
+	if err := json.Unmarshal(raw, cfg); err != nil {
+		return nil, fmt.Errorf("kv: decode config: %w", err)
+	}
+	return cfg, nil
+}
+
+// decodeVersion parses a stored versionRecord into its data object.
+func decodeVersion(raw []byte) (map[string]any, error) {
+	var rec versionRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("kv: decode version: %w", err)
+	}
+	if len(bytes.TrimSpace(rec.Data)) == 0 {
+		return map[string]any{}, nil
+	}
+	data, err := decodeObject(rec.Data)
+	if err != nil {
+		return nil, fmt.Errorf("kv: decode version data: %w", err)
+	}
+	return data, nil
+}
+
+// encodeVersion serialises a version's data object.
+func encodeVersion(data map[string]any) ([]byte, error) {
+	inner, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(versionRecord{Data: inner})
+}
+
+func (b *versioned) loadMetadata(ctx context.Context, key string) (*keyMetadata, error) {
+	raw, err := b.storage.Get(ctx, metadataKey(key))
+	if err != nil {
+		return nil, wrapStorage("read key metadata", err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	return decodeMetadata(raw)
+}
+
+func (b *versioned) saveMetadata(ctx context.Context, key string, meta *keyMetadata) error {
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("kv: encode key metadata: %w", err)
+	}
+	if err := b.storage.Put(ctx, metadataKey(key), raw); err != nil {
+		return wrapStorage("write key metadata", err)
+	}
+	return nil
+}
+
+func (b *versioned) loadConfig(ctx context.Context) (*mountConfig, error) {
+	raw, err := b.storage.Get(ctx, configKey)
+	if err != nil {
+		return nil, wrapStorage("read config", err)
+	}
+	if raw == nil {
+		return &mountConfig{}, nil
+	}
+	return decodeConfig(raw)
+}
+
+// loadVersion reads the data of one version; a missing blob is an error
+// because metadata only ever names versions whose data was written first.
+func (b *versioned) loadVersion(ctx context.Context, key string, version uint64) (map[string]any, error) {
+	raw, err := b.storage.Get(ctx, versionKey(key, version))
+	if err != nil {
+		return nil, wrapStorage("read version", err)
+	}
+	if raw == nil {
+		return nil, errVersionDataMissing
+	}
+	return decodeVersion(raw)
+}
+
+// deleteVersionBlobs removes the data of the given versions, oldest first.
+func (b *versioned) deleteVersionBlobs(ctx context.Context, key string, versions []uint64) error {
+	sort.Slice(versions, func(i, j int) bool { return versions[i] < versions[j] })
+	for _, n := range versions {
+		if err := b.storage.Delete(ctx, versionKey(key, n)); err != nil {
+			return wrapStorage("delete version", err)
+		}
+	}
+	return nil
+}
+
+// deleteAllVersionBlobs removes every version blob stored for key,
+// including ones left behind by an interrupted write.
+func (b *versioned) deleteAllVersionBlobs(ctx context.Context, key string) error {
+	names, err := b.storage.List(ctx, versionDir(key))
+	if err != nil {
+		return wrapStorage("list versions", err)
+	}
+	var versions []uint64
+	for _, name := range names {
+		if strings.HasSuffix(name, "/") {
+			continue
+		}
+		if n, err := strconv.ParseUint(name, 10, 64); err == nil && strconv.FormatUint(n, 10) == name {
+			versions = append(versions, n)
+		}
+	}
+	return b.deleteVersionBlobs(ctx, key, versions)
+}
+
+// formatTime renders a time as Vault does (RFC 3339 with nanoseconds, UTC),
+// and the zero time as "".
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// versionView is a version's metadata as the data and patch endpoints
+// report it.
+func versionView(version uint64, vm *versionMetadata, meta *keyMetadata) map[string]any {
+	return map[string]any{
+		"version":         version,
+		"created_time":    formatTime(vm.CreatedTime),
+		"deletion_time":   formatTime(vm.DeletionTime),
+		"destroyed":       vm.Destroyed,
+		"custom_metadata": meta.CustomMetadata,
+	}
+}
+
+// metadataView is the metadata endpoint's answer.
+func metadataView(meta *keyMetadata) map[string]any {
+	versions := make(map[string]any, len(meta.Versions))
+	for n, vm := range meta.Versions {
+		versions[strconv.FormatUint(n, 10)] = map[string]any{
+			"created_time":  formatTime(vm.CreatedTime),
+			"deletion_time": formatTime(vm.DeletionTime),
+			"destroyed":     vm.Destroyed,
+		}
+	}
+	return map[string]any{
+		"cas_required":         meta.CASRequired,
+		"created_time":         formatTime(meta.CreatedTime),
+		"current_version":      meta.CurrentVersion,
+		"custom_metadata":      meta.CustomMetadata,
+		"delete_version_after": meta.DeleteVersionAfter.String(),
+		"max_versions":         meta.MaxVersions,
+		"oldest_version":       meta.OldestVersion,
+		"updated_time":         formatTime(meta.UpdatedTime),
+		"versions":             versions,
+	}
+}

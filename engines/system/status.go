@@ -1,0 +1,120 @@
+package system
+
+import (
+	"context"
+	"time"
+)
+
+// SealStatus is the body of GET sys/seal-status (Vault's field names).
+type SealStatus struct {
+	Type         string `json:"type"`
+	Initialized  bool   `json:"initialized"`
+	Sealed       bool   `json:"sealed"`
+	T            int    `json:"t"`
+	N            int    `json:"n"`
+	Progress     int    `json:"progress"`
+	Nonce        string `json:"nonce"`
+	Version      string `json:"version"`
+	BuildDate    string `json:"build_date"`
+	Migration    bool   `json:"migration"`
+	ClusterName  string `json:"cluster_name,omitempty"`
+	ClusterID    string `json:"cluster_id,omitempty"`
+	RecoverySeal bool   `json:"recovery_seal"`
+	StorageType  string `json:"storage_type"`
+}
+
+// SealStatus reports the seal state and unseal progress.
+func (s *System) SealStatus(ctx context.Context) (*SealStatus, error) {
+	st := &SealStatus{Type: "shamir", Sealed: true, Version: s.version, StorageType: "raft"}
+	cfg, err := s.barrier.SealConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return st, nil
+	}
+	st.Initialized = true
+	st.Type = cfg.Type
+	st.T, st.N = cfg.SecretThreshold, cfg.SecretShares
+	st.Sealed = s.barrier.Sealed()
+	st.Progress, st.Nonce = s.barrier.UnsealProgress()
+	if !st.Sealed {
+		s.mu.Lock()
+		st.ClusterName, st.ClusterID = s.info.Name, s.info.ID
+		s.mu.Unlock()
+	}
+	return st, nil
+}
+
+// Health is the body of GET sys/health (Vault's field names).
+type Health struct {
+	Initialized                bool   `json:"initialized"`
+	Sealed                     bool   `json:"sealed"`
+	Standby                    bool   `json:"standby"`
+	PerformanceStandby         bool   `json:"performance_standby"`
+	ReplicationPerformanceMode string `json:"replication_performance_mode"`
+	ReplicationDRMode          string `json:"replication_dr_mode"`
+	ServerTimeUTC              int64  `json:"server_time_utc"`
+	Version                    string `json:"version"`
+	ClusterName                string `json:"cluster_name,omitempty"`
+	ClusterID                  string `json:"cluster_id,omitempty"`
+}
+
+// Health reports what sys/health needs to choose its status code.
+func (s *System) Health(ctx context.Context) (*Health, error) {
+	h := &Health{
+		ReplicationPerformanceMode: "disabled",
+		ReplicationDRMode:          "disabled",
+		ServerTimeUTC:              time.Now().Unix(),
+		Version:                    s.version,
+		Sealed:                     true,
+	}
+	init, err := s.barrier.Initialized(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.Initialized = init
+	if !init {
+		return h, nil
+	}
+	h.Sealed = s.barrier.Sealed()
+	if !h.Sealed {
+		h.Standby = !s.cluster.IsLeader()
+		s.mu.Lock()
+		h.ClusterName, h.ClusterID = s.info.Name, s.info.ID
+		s.mu.Unlock()
+	}
+	return h, nil
+}
+
+// Leader is the body of GET sys/leader.
+type Leader struct {
+	HAEnabled            bool   `json:"ha_enabled"`
+	IsSelf               bool   `json:"is_self"`
+	ActiveTime           string `json:"active_time"`
+	LeaderAddress        string `json:"leader_address"`
+	LeaderClusterAddress string `json:"leader_cluster_address"`
+	PerformanceStandby   bool   `json:"performance_standby"`
+	RaftCommittedIndex   uint64 `json:"raft_committed_index"`
+	RaftAppliedIndex     uint64 `json:"raft_applied_index"`
+}
+
+// Leader reports who leads the cluster.
+func (s *System) Leader(ctx context.Context) (*Leader, error) {
+	if s.barrier.Sealed() {
+		return nil, errSealed()
+	}
+	l := &Leader{HAEnabled: true, ActiveTime: "0001-01-01T00:00:00Z"}
+	l.RaftAppliedIndex = s.cluster.AppliedIndex()
+	l.RaftCommittedIndex = l.RaftAppliedIndex
+	addr, _ := s.cluster.Leader()
+	l.LeaderClusterAddress = addr
+	if s.cluster.IsLeader() {
+		l.IsSelf = true
+		l.LeaderAddress = s.apiAddr
+		s.mu.Lock()
+		l.ActiveTime = s.activeSince.Format(time.RFC3339Nano)
+		s.mu.Unlock()
+	}
+	return l, nil
+}

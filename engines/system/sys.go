@@ -1,0 +1,233 @@
+package system
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"coffer/engines"
+)
+
+// handleSys serves the authenticated sys/ endpoints.
+func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engines.TokenEntry) (*engines.Response, error) {
+	path := strings.TrimPrefix(strings.TrimPrefix(req.Path, "sys"), "/")
+	req.MountPoint = "sys/"
+	switch {
+	case path == "mounts":
+		return only(req, s.listMounts, engines.ReadOperation, engines.ListOperation)
+	case strings.HasPrefix(path, "mounts/"):
+		return s.mountPath(ctx, req, strings.TrimPrefix(path, "mounts/"))
+	case path == "internal/ui/mounts":
+		return only(req, s.listMounts, engines.ReadOperation)
+	case strings.HasPrefix(path, "internal/ui/mounts/"):
+		return s.uiMount(req, strings.TrimPrefix(path, "internal/ui/mounts/"))
+	case path == "rotate":
+		if err := sudo(tok); err != nil {
+			return nil, err
+		}
+		return only(req, func(*engines.Request) (*engines.Response, error) {
+			if _, err := s.barrier.Rotate(ctx); err != nil {
+				return nil, fmt.Errorf("system: rotate: %w", err)
+			}
+			return nil, nil
+		}, engines.UpdateOperation, engines.CreateOperation)
+	case path == "key-status":
+		return only(req, s.keyStatus, engines.ReadOperation)
+	case path == "seal":
+		if err := sudo(tok); err != nil {
+			return nil, err
+		}
+		return only(req, func(*engines.Request) (*engines.Response, error) {
+			s.Seal()
+			return nil, nil
+		}, engines.UpdateOperation, engines.CreateOperation)
+	}
+	return nil, engines.ErrUnsupportedPath
+}
+
+// sudo admits only root tokens; the ACL policy issue replaces this with
+// the sudo capability.
+func sudo(tok *engines.TokenEntry) error {
+	if !tok.IsRoot() {
+		return engines.ErrPermissionDenied
+	}
+	return nil
+}
+
+func only(req *engines.Request, h func(*engines.Request) (*engines.Response, error), ops ...engines.Operation) (*engines.Response, error) {
+	for _, op := range ops {
+		if req.Operation == op {
+			return h(req)
+		}
+	}
+	return nil, engines.ErrUnsupportedOperation
+}
+
+func mountOutput(e engines.MountEntry) map[string]any {
+	opts := e.Options
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	return map[string]any{
+		"type":        e.Type,
+		"description": e.Description,
+		"accessor":    e.Accessor,
+		"uuid":        e.UUID,
+		"config": map[string]any{
+			"default_lease_ttl": int64(e.DefaultLeaseTTL / time.Second),
+			"max_lease_ttl":     int64(e.MaxLeaseTTL / time.Second),
+			"force_no_cache":    false,
+		},
+		"options":                 opts,
+		"local":                   e.Local,
+		"seal_wrap":               e.SealWrap,
+		"external_entropy_access": false,
+		"plugin_version":          "",
+		"running_plugin_version":  "",
+		"running_sha256":          "",
+	}
+}
+
+var systemMount = engines.MountEntry{Path: "sys/", Type: "system", Description: "system endpoints used for control, policy and debugging", Accessor: "system", UUID: "system"}
+
+func (s *System) listMounts(*engines.Request) (*engines.Response, error) {
+	data := map[string]any{systemMount.Path: mountOutput(systemMount)}
+	for _, e := range s.router.Mounts() {
+		data[e.Path] = mountOutput(e)
+	}
+	return &engines.Response{Data: data}, nil
+}
+
+func (s *System) mountPath(ctx context.Context, req *engines.Request, path string) (*engines.Response, error) {
+	path = engines.NormalizeMountPath(path)
+	if path == "" {
+		return nil, engines.BadRequest("mount path cannot be empty")
+	}
+	switch req.Operation {
+	case engines.ReadOperation:
+		if path == systemMount.Path {
+			return &engines.Response{Data: mountOutput(systemMount)}, nil
+		}
+		for _, e := range s.router.Mounts() {
+			if e.Path == path {
+				return &engines.Response{Data: mountOutput(e)}, nil
+			}
+		}
+		return nil, engines.BadRequest("no matching mount at %q", path)
+	case engines.CreateOperation, engines.UpdateOperation:
+		e, err := mountInput(path, req.Data)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.router.Mount(ctx, e); err != nil {
+			return nil, err
+		}
+		s.logger.Info("mounted", "path", e.Path, "type", e.Type)
+		return nil, nil
+	case engines.DeleteOperation:
+		if err := s.router.Unmount(ctx, path); err != nil {
+			return nil, err
+		}
+		s.logger.Info("unmounted", "path", path)
+		return nil, nil
+	}
+	return nil, engines.ErrUnsupportedOperation
+}
+
+// mountInput decodes the body of POST sys/mounts/:path.
+func mountInput(path string, data map[string]any) (engines.MountEntry, error) {
+	e := engines.MountEntry{Path: path, Options: map[string]string{}}
+	typ, _ := data["type"].(string)
+	if typ == "" {
+		return e, engines.BadRequest("backend type must be specified as a string")
+	}
+	e.Description, _ = data["description"].(string)
+	e.Local, _ = data["local"].(bool)
+	e.SealWrap, _ = data["seal_wrap"].(bool)
+	if raw, ok := data["options"]; ok && raw != nil {
+		opts, ok := raw.(map[string]any)
+		if !ok {
+			return e, engines.BadRequest("options must be an object of strings")
+		}
+		for k, v := range opts {
+			e.Options[k] = fmt.Sprint(v)
+		}
+	}
+	if typ == "kv-v2" {
+		typ = "kv"
+		e.Options["version"] = "2"
+	}
+	e.Type = typ
+	if raw, ok := data["config"]; ok && raw != nil {
+		cfg, ok := raw.(map[string]any)
+		if !ok {
+			return e, engines.BadRequest("config must be an object")
+		}
+		var err error
+		if e.DefaultLeaseTTL, err = ParseDuration(cfg["default_lease_ttl"]); err != nil {
+			return e, engines.BadRequest("invalid default_lease_ttl: %v", err)
+		}
+		if e.MaxLeaseTTL, err = ParseDuration(cfg["max_lease_ttl"]); err != nil {
+			return e, engines.BadRequest("invalid max_lease_ttl: %v", err)
+		}
+	}
+	return e, nil
+}
+
+// ParseDuration reads a Vault duration: seconds as a number or numeric
+// string, or a Go duration string ("1h"); nil and "" are zero.
+func ParseDuration(v any) (time.Duration, error) {
+	switch t := v.(type) {
+	case nil:
+		return 0, nil
+	case json.Number:
+		n, err := t.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("not a whole number of seconds")
+		}
+		return time.Duration(n) * time.Second, nil
+	case float64:
+		return time.Duration(t) * time.Second, nil
+	case string:
+		if t == "" {
+			return 0, nil
+		}
+		if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+			return time.Duration(n) * time.Second, nil
+		}
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			return 0, fmt.Errorf("not a duration")
+		}
+		return d, nil
+	}
+	return 0, fmt.Errorf("not a duration")
+}
+
+func (s *System) uiMount(req *engines.Request, path string) (*engines.Response, error) {
+	if req.Operation != engines.ReadOperation {
+		return nil, engines.ErrUnsupportedOperation
+	}
+	e, ok := s.router.Match(strings.TrimPrefix(path, "/"))
+	if !ok {
+		return nil, &engines.Error{Code: engines.CodeInvalidRequest, Message: fmt.Sprintf("preflight capability check returned 403, please ensure client's policies grant access to path %q", path)}
+	}
+	out := mountOutput(e)
+	out["path"] = e.Path
+	return &engines.Response{Data: out}, nil
+}
+
+func (s *System) keyStatus(*engines.Request) (*engines.Response, error) {
+	ks, err := s.barrier.KeyStatus()
+	if err != nil {
+		return nil, fmt.Errorf("system: key status: %w", err)
+	}
+	return &engines.Response{Data: map[string]any{
+		"term":         ks.Term,
+		"install_time": ks.InstallTime.UTC().Format(time.RFC3339Nano),
+		"encryptions":  ks.Encryptions,
+	}}, nil
+}

@@ -1,0 +1,212 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"coffer/engines"
+	"coffer/engines/system"
+)
+
+// Node is what the API needs from the node behind it.
+type Node interface {
+	Initialized(ctx context.Context) (bool, error)
+	Init(ctx context.Context, req system.InitRequest) (*system.InitResult, error)
+	Unseal(ctx context.Context, share []byte) error
+	ResetUnseal()
+	SealStatus(ctx context.Context) (*system.SealStatus, error)
+	Health(ctx context.Context) (*system.Health, error)
+	Leader(ctx context.Context) (*system.Leader, error)
+	Handle(ctx context.Context, req *engines.Request) (*engines.Response, error)
+	// MountType names the type of the mount serving path, for the
+	// response's mount_type; empty if none.
+	MountType(path string) string
+}
+
+// Config configures a Handler.
+type Config struct {
+	Node   Node
+	Logger *slog.Logger
+	Limits Limits
+	// RequestTimeout bounds how long one request may run; zero means 90s.
+	RequestTimeout time.Duration
+}
+
+// Handler is the http.Handler for /v1.
+type Handler struct {
+	node    Node
+	logger  *slog.Logger
+	limits  Limits
+	timeout time.Duration
+}
+
+// New returns the API handler.
+func New(cfg Config) *Handler {
+	h := &Handler{node: cfg.Node, logger: cfg.Logger, limits: cfg.Limits.withDefaults(), timeout: cfg.RequestTimeout}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	if h.timeout == 0 {
+		h.timeout = 90 * time.Second
+	}
+	return h
+}
+
+// ServeHTTP routes a request: the unauthenticated sys endpoints here, every
+// other /v1 path through Node.Handle.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	r = r.WithContext(ctx)
+	path, ok := strings.CutPrefix(r.URL.Path, "/v1/")
+	if !ok {
+		writeErrorStatus(w, http.StatusNotFound, "unsupported path")
+		return
+	}
+	switch path {
+	case "sys/init":
+		h.serveInit(w, r)
+	case "sys/seal-status":
+		h.serveSealStatus(w, r)
+	case "sys/unseal":
+		h.serveUnseal(w, r)
+	case "sys/health":
+		h.serveHealth(w, r)
+	case "sys/leader":
+		h.serveLeader(w, r)
+	default:
+		h.serveLogical(w, r, path)
+	}
+}
+
+// readBody reads the body within the size limit.
+func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.limits.MaxBodyBytes+1))
+	if err != nil {
+		return nil, engines.BadRequest("failed to read request body")
+	}
+	if int64(len(body)) > h.limits.MaxBodyBytes {
+		return nil, &engines.Error{Code: engines.CodeTooLarge, Message: "request body too large"}
+	}
+	return body, nil
+}
+
+// parseBody reads and decodes the JSON body under the limits.
+func (h *Handler) parseBody(r *http.Request) (map[string]any, error) {
+	body, err := h.readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	data, err := decodeBody(body, h.limits)
+	if err != nil {
+		if errors.Is(err, errNotObject) {
+			return nil, engines.BadRequest("failed to parse JSON input: body must be a JSON object")
+		}
+		return nil, engines.BadRequest("failed to parse JSON input: %s", strings.TrimPrefix(err.Error(), "http: "))
+	}
+	return data, nil
+}
+
+// clientToken reads X-Vault-Token, or a Bearer token.
+func clientToken(r *http.Request) string {
+	if t := r.Header.Get("X-Vault-Token"); t != "" {
+		return t
+	}
+	if a := r.Header.Get("Authorization"); a != "" {
+		if t, ok := strings.CutPrefix(a, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+	}
+	return ""
+}
+
+// operation maps an HTTP method (and ?list=true) to an operation.
+func operation(r *http.Request) (engines.Operation, bool) {
+	switch r.Method {
+	case http.MethodGet:
+		if v := r.URL.Query().Get("list"); v == "true" || v == "1" {
+			return engines.ListOperation, true
+		}
+		return engines.ReadOperation, true
+	case "LIST":
+		return engines.ListOperation, true
+	case http.MethodPost, http.MethodPut:
+		return engines.UpdateOperation, true
+	case http.MethodPatch:
+		return engines.PatchOperation, true
+	case http.MethodDelete:
+		return engines.DeleteOperation, true
+	}
+	return "", false
+}
+
+func (h *Handler) serveLogical(w http.ResponseWriter, r *http.Request, path string) {
+	op, ok := operation(r)
+	if !ok {
+		writeErrorStatus(w, http.StatusMethodNotAllowed, "unsupported operation")
+		return
+	}
+	req := &engines.Request{
+		ID:          engines.NewRequestID(),
+		Operation:   op,
+		Path:        path,
+		ClientToken: clientToken(r),
+		RemoteAddr:  r.RemoteAddr,
+	}
+	switch op {
+	case engines.ReadOperation, engines.ListOperation, engines.DeleteOperation:
+		req.Data = map[string]any{}
+		for k, vs := range r.URL.Query() {
+			if k == "list" || len(vs) == 0 {
+				continue
+			}
+			req.Data[k] = vs[0]
+		}
+	default:
+		if op == engines.PatchOperation && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/merge-patch+json") {
+			writeErrorStatus(w, http.StatusUnsupportedMediaType, "PATCH requires Content-Type application/merge-patch+json")
+			return
+		}
+		data, err := h.parseBody(r)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		req.Data = data
+	}
+	fullPath := req.Path
+	resp, err := h.node.Handle(r.Context(), req)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.respond(w, req, fullPath, resp)
+}
+
+func (h *Handler) respond(w http.ResponseWriter, req *engines.Request, fullPath string, resp *engines.Response) {
+	if resp == nil {
+		if req.Operation == engines.ReadOperation || req.Operation == engines.ListOperation {
+			writeErrorStatus(w, http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	status := http.StatusOK
+	if resp.StatusCode != 0 {
+		status = resp.StatusCode
+	}
+	if resp.Data == nil && resp.Auth == nil && resp.Secret == nil && len(resp.Warnings) == 0 && status == http.StatusOK {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, status, newEnvelope(req.ID, h.node.MountType(fullPath), resp))
+}
