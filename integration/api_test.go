@@ -57,6 +57,17 @@ func TestBadInput(t *testing.T) {
 	if code, _ := rawRequest(t, "PUT", base+"secret/data/big", tok, "", big); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: got %d, want 413", code)
 	}
+	// The token may come as a Bearer token too.
+	req, _ := http.NewRequest("GET", base+"sys/mounts", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("bearer request: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("Authorization: Bearer: status %d, want 200", resp.StatusCode)
+	}
 	// Still serving.
 	if _, err := n.Client(tok).KVv2("secret").Put(t.Context(), "after", map[string]any{"ok": "yes"}); err != nil {
 		t.Fatalf("write after bad input: %v", err)

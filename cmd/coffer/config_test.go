@@ -1,0 +1,76 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	good := `
+storage "raft" {
+  path    = "/var/lib/coffer"
+  node_id = "n1"
+  snapshot_threshold = 100
+  snapshot_interval  = "30s"
+}
+listener "tcp" {
+  address          = "0.0.0.0:8200"
+  cluster_address  = "0.0.0.0:9201"
+  tls_disable      = "true"
+  max_request_size = 1048576
+}
+api_addr      = "http://10.0.0.1:8200"
+cluster_addr  = "https://10.0.0.1:9201"
+disable_mlock = true
+log_level     = "debug"
+ui            = true
+`
+	cfg, err := parseConfig(good)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if cfg.Storage.Path != "/var/lib/coffer" || cfg.Storage.NodeID != "n1" || cfg.Storage.SnapshotThreshold != 100 || cfg.Storage.snapshotInterval != 30*time.Second {
+		t.Errorf("storage: %+v", cfg.Storage)
+	}
+	l := cfg.Listener
+	if l.Address != "0.0.0.0:8200" || l.ClusterAddress != "0.0.0.0:9201" || !l.tlsDisabled || l.maxRequestSize != 1<<20 {
+		t.Errorf("listener: %+v", l)
+	}
+	if cfg.APIAddr != "http://10.0.0.1:8200" || cfg.ClusterAddr != "https://10.0.0.1:9201" || !cfg.DisableMlock || cfg.LogLevel != "debug" {
+		t.Errorf("top level: %+v", cfg)
+	}
+
+	def, err := parseConfig(`storage "raft" { path = "/d" }
+listener "tcp" { tls_disable = 1 }`)
+	if err != nil {
+		t.Fatalf("parse minimal: %v", err)
+	}
+	if def.Listener.Address != "127.0.0.1:8200" || def.Listener.ClusterAddress != "127.0.0.1:8201" {
+		t.Errorf("defaults: %+v", def.Listener)
+	}
+
+	bad := []struct{ name, src, want string }{
+		{"no storage", `listener "tcp" { tls_disable = true }`, "storage"},
+		{"other storage", `storage "consul" { path = "x" }
+listener "tcp" { tls_disable = true }`, "raft"},
+		{"no path", `storage "raft" {}
+listener "tcp" { tls_disable = true }`, "path"},
+		{"tls without files", `storage "raft" { path = "/d" }
+listener "tcp" {}`, "tls_cert_file"},
+		{"unknown key", `storage "raft" { path = "/d" }
+listener "tcp" { tls_disable = true }
+bogus = 1`, "unknown setting"},
+		{"bad bool", `storage "raft" { path = "/d" }
+listener "tcp" { tls_disable = "maybe" }`, "tls_disable"},
+		{"bad hcl", `storage "raft" {`, "parse"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig(tc.src)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error mentioning %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
