@@ -120,7 +120,11 @@ func TestGroupCommit(t *testing.T) {
 func TestDurableAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	n := mustOpen(t, dir, func(c *Config) { c.SnapshotThreshold = 8; c.TrailingLogs = 2; c.SnapshotInterval = 50 * time.Millisecond })
+	n := mustOpen(t, dir, func(c *Config) {
+		c.SnapshotThreshold = 8
+		c.TrailingLogs = 2
+		c.SnapshotInterval = 50 * time.Millisecond
+	})
 	for i := 0; i < 30; i++ {
 		if err := n.Put(ctx, fmt.Sprintf("k%02d", i), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatalf("put: %v", err)

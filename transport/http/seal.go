@@ -205,4 +205,3 @@ func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, status, hs)
 }
-
