@@ -170,6 +170,7 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 	srv := &nethttp.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       90 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
