@@ -24,6 +24,10 @@ type committer struct {
 	maxOps   int
 	maxBytes int
 
+	// onFatal is told when the FSM reports a disk failure: the node can no
+	// longer apply entries and must stop serving.
+	onFatal func(error)
+
 	queue    chan *pendingWrite
 	inFlight chan struct{}
 	done     chan struct{}
@@ -36,9 +40,10 @@ type pendingWrite struct {
 	result chan error
 }
 
-func newCommitter(r *raft.Raft, maxOps, maxBytes, maxInFlight int) *committer {
+func newCommitter(r *raft.Raft, maxOps, maxBytes, maxInFlight int, onFatal func(error)) *committer {
 	c := &committer{
 		raft:     r,
+		onFatal:  onFatal,
 		maxOps:   maxOps,
 		maxBytes: maxBytes,
 		queue:    make(chan *pendingWrite, 4*maxOps),
@@ -140,6 +145,9 @@ func (c *committer) commit(batch []*pendingWrite, nops int) {
 		if rerr, ok := f.Response().(error); ok && rerr != nil {
 			err = rerr
 		}
+	}
+	if errors.Is(err, fsm.ErrFailed) {
+		c.onFatal(err)
 	}
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 		err = fmt.Errorf("%w: %w", ErrNotLeader, err)

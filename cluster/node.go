@@ -45,9 +45,10 @@ type Node struct {
 	// applied everything committed before its term (raft.Barrier).
 	ready atomic.Bool
 
-	stop     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	stop      chan struct{}
+	stopOnce  sync.Once
+	fatalOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // Open opens (or creates) the node's stores under cfg.Dir, starts Raft and,
@@ -70,7 +71,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.commits = newCommitter(n.raft, c.MaxBatchOps, c.MaxEntryBytes, c.MaxInFlight)
+	n.commits = newCommitter(n.raft, c.MaxBatchOps, c.MaxEntryBytes, c.MaxInFlight, n.fatal)
 	n.reads = newReadBarrier(n.raft)
 	n.wg.Add(2)
 	go n.watchLeadership()
@@ -220,6 +221,17 @@ func (n *Node) checkpoint() {
 			}
 		}
 	}
+}
+
+// fatal stops Raft after the FSM failed to write: a node that cannot apply
+// committed entries must neither lead nor vote. The operator log says why;
+// the stores stay as they are for inspection and a restart replays the log.
+func (n *Node) fatal(err error) {
+	n.fatalOnce.Do(func() {
+		n.logger.Error("fsm cannot apply committed entries; stopping raft on this node", "error", err)
+		n.ready.Store(false)
+		go n.raft.Shutdown()
+	})
 }
 
 // IsLeader reports whether this node is the leader and has caught up.
