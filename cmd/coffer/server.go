@@ -175,15 +175,16 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
+	// A dev node is set up before it serves, so a client never sees it
+	// half-initialised.
 	if dev {
 		if err := devSetup(ctx, sys, devRoot, apiAddr, out); err != nil {
-			srv.Close()
+			ln.Close()
 			return err
 		}
 	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 	logger.Info("coffer server started", "api_addr", apiAddr, "cluster_addr", bind, "node_id", nodeID, "version", version)
 
 	select {
