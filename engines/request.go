@@ -38,6 +38,11 @@ type Request struct {
 	RemoteAddr string
 	// Storage is the mount's private view, set by the router.
 	Storage Storage
+	// Token is the caller's token entry once authenticated; nil on
+	// unauthenticated paths (logins).
+	Token *TokenEntry
+	// MountAccessor is the accessor of the mount serving the request.
+	MountAccessor string
 }
 
 // Response is what a backend returns; the HTTP layer wraps it in Vault's
@@ -60,17 +65,30 @@ type Secret struct {
 }
 
 // Auth is the auth block of a login or token-create response.
+//
+// An auth method fills the request side (Policies, Metadata, DisplayName,
+// LeaseDuration as the wanted TTL, ExplicitMaxTTL, Period, NumUses,
+// BoundCIDRs, Renewable) and returns it without a token; the system backend
+// then creates the token (TokenCreator) and fills ClientToken, Accessor,
+// TokenPolicies and the granted LeaseDuration.
 type Auth struct {
-	ClientToken   string
-	Accessor      string
-	Policies      []string
-	TokenPolicies []string
-	Metadata      map[string]string
-	LeaseDuration time.Duration
-	Renewable     bool
-	EntityID      string
-	TokenType     string
-	Orphan        bool
+	ClientToken    string
+	Accessor       string
+	Policies       []string
+	TokenPolicies  []string
+	Metadata       map[string]string
+	DisplayName    string
+	LeaseDuration  time.Duration
+	ExplicitMaxTTL time.Duration
+	Period         time.Duration
+	NumUses        int
+	BoundCIDRs     []string
+	Renewable      bool
+	EntityID       string
+	TokenType      string
+	Orphan         bool
+	// NoDefaultPolicy keeps "default" out of the token's policies.
+	NoDefaultPolicy bool
 }
 
 // Backend serves the requests routed to one mount.

@@ -15,30 +15,6 @@ import (
 	"time"
 )
 
-// TokenEntry is what a token grants. The token itself is never stored: the
-// entry lives under the salted HMAC of the token ID.
-type TokenEntry struct {
-	Accessor     string    `json:"accessor"`
-	Policies     []string  `json:"policies"`
-	DisplayName  string    `json:"display_name"`
-	CreationTime time.Time `json:"creation_time"`
-	// TTL zero means the token never expires (the root token).
-	TTL time.Duration `json:"ttl"`
-	// Check is the keyed hash of the full token ID, compared in constant
-	// time on lookup so a hash-prefix collision can never authenticate.
-	Check string `json:"check"`
-}
-
-// IsRoot reports whether the entry carries the root policy.
-func (e *TokenEntry) IsRoot() bool {
-	for _, p := range e.Policies {
-		if p == "root" {
-			return true
-		}
-	}
-	return false
-}
-
 // Authenticator resolves a client token to what it grants. The full token
 // store (TTLs, children, roles) arrives with its own issue and will
 // implement this interface; until then TokenStore holds root tokens.
@@ -67,6 +43,14 @@ type TokenStore struct {
 }
 
 var _ Authenticator = (*TokenStore)(nil)
+
+// storedRoot is a token entry as stored, with the keyed hash of the full
+// token ID, compared in constant time on lookup so a hash-prefix collision
+// can never authenticate.
+type storedRoot struct {
+	TokenEntry
+	Check string `json:"check"`
+}
 
 // NewTokenStore returns a token store over storage; Load must run after
 // unseal before use.
@@ -146,13 +130,12 @@ func (s *TokenStore) CreateRoot(ctx context.Context, id string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	e := TokenEntry{
+	e := storedRoot{TokenEntry: TokenEntry{
 		Accessor:     strings.TrimPrefix(accessor, tokenIDVersion),
 		Policies:     []string{"root"},
 		DisplayName:  "root",
 		CreationTime: s.clock().UTC(),
-		Check:        check,
-	}
+	}, Check: check}
 	raw, err := json.Marshal(e)
 	if err != nil {
 		return "", fmt.Errorf("engines: encode token: %w", err)
@@ -179,7 +162,7 @@ func (s *TokenStore) Lookup(ctx context.Context, token string) (*TokenEntry, err
 	if raw == nil {
 		return nil, nil
 	}
-	var e TokenEntry
+	var e storedRoot
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, fmt.Errorf("engines: decode token: %w", err)
 	}
@@ -193,5 +176,5 @@ func (s *TokenStore) Lookup(ctx context.Context, token string) (*TokenEntry, err
 	if e.TTL > 0 && s.clock().After(e.CreationTime.Add(e.TTL)) {
 		return nil, nil
 	}
-	return &e, nil
+	return &e.TokenEntry, nil
 }
