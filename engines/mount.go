@@ -28,19 +28,40 @@ type MountEntry struct {
 	SealWrap        bool          `json:"seal_wrap"`
 }
 
-// mountTableKey is where the router keeps the mount table (encrypted by
-// the barrier like every other value).
-const mountTableKey = "core/mounts"
+// RouterConfig describes one mount table: the secrets engines' or the auth
+// methods'.
+type RouterConfig struct {
+	Storage   Storage
+	Factories map[string]Factory
+	// TableKey is where the table is kept (encrypted by the barrier like
+	// every other value): "core/mounts" or "core/auth".
+	TableKey string
+	// PathPrefix is what request paths start with before the mount path:
+	// "" for secrets engines, "auth/" for auth methods.
+	PathPrefix string
+	// ViewPrefix is the storage prefix of each mount's view:
+	// "logical/" or "auth/", followed by the mount's UUID.
+	ViewPrefix string
+	// Reserved are mount paths users cannot mount or unmount.
+	Reserved []string
+}
 
-// logicalPrefix is the storage prefix under which each mount's view lives.
-const logicalPrefix = "logical/"
+// SecretsRouterConfig is the secrets engines' table.
+func SecretsRouterConfig(s Storage, f map[string]Factory) RouterConfig {
+	return RouterConfig{Storage: s, Factories: f, TableKey: "core/mounts", ViewPrefix: "logical/",
+		Reserved: []string{"sys/", "auth/", "cubbyhole/", "identity/"}}
+}
 
-// reservedMounts are paths users cannot mount or unmount.
-var reservedMounts = []string{"sys/", "auth/", "cubbyhole/", "identity/"}
+// AuthRouterConfig is the auth methods' table; "token/" is built in.
+func AuthRouterConfig(s Storage, f map[string]Factory) RouterConfig {
+	return RouterConfig{Storage: s, Factories: f, TableKey: "core/auth", PathPrefix: "auth/", ViewPrefix: "auth/",
+		Reserved: []string{"token/"}}
+}
 
 type mounted struct {
 	entry   MountEntry
 	backend Backend
+	builtin bool
 }
 
 // Router holds the mount table and dispatches each request to the backend
@@ -49,24 +70,35 @@ type mounted struct {
 // Lookups take a read lock on a small sorted table; Mount and Unmount
 // persist the table before changing it in memory, serialised by mu.
 type Router struct {
-	storage   Storage
-	factories map[string]Factory
-	clock     func() time.Time
+	cfg     RouterConfig
+	storage Storage
+	clock   func() time.Time
 
-	mu     sync.RWMutex
-	mounts []*mounted // sorted by path length, longest first
+	mu       sync.RWMutex
+	mounts   []*mounted // sorted by path length, longest first
+	builtins []*mounted
 }
 
-// NewRouter returns an empty router over storage with the given backend
-// factories by mount type.
-func NewRouter(storage Storage, factories map[string]Factory) *Router {
-	return &Router{storage: storage, factories: factories, clock: time.Now}
+// NewRouter returns an empty router for one mount table.
+func NewRouter(cfg RouterConfig) *Router {
+	return &Router{cfg: cfg, storage: cfg.Storage, clock: time.Now}
+}
+
+// AddBuiltin mounts a backend that is not kept in the table and cannot be
+// unmounted (the token store at auth/token/). It survives Load and Reset.
+func (r *Router) AddBuiltin(e MountEntry, b Backend) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := &mounted{entry: e, backend: b, builtin: true}
+	r.builtins = append(r.builtins, m)
+	r.mounts = append(r.mounts, m)
+	sortMounts(r.mounts)
 }
 
 // Load reads the mount table from storage and builds every backend,
 // replacing what the router held. Called at unseal.
 func (r *Router) Load(ctx context.Context) error {
-	raw, err := r.storage.Get(ctx, mountTableKey)
+	raw, err := r.storage.Get(ctx, r.cfg.TableKey)
 	if err != nil {
 		return fmt.Errorf("engines: read mount table: %w", err)
 	}
@@ -76,7 +108,8 @@ func (r *Router) Load(ctx context.Context) error {
 			return fmt.Errorf("engines: decode mount table: %w", err)
 		}
 	}
-	built := make([]*mounted, 0, len(entries))
+	built := make([]*mounted, 0, len(entries)+len(r.builtins))
+	built = append(built, r.builtins...)
 	for _, e := range entries {
 		b, err := r.build(ctx, e)
 		if err != nil {
@@ -94,19 +127,19 @@ func (r *Router) Load(ctx context.Context) error {
 // Reset drops every backend; called when the node seals.
 func (r *Router) Reset() {
 	r.mu.Lock()
-	r.mounts = nil
+	r.mounts = append([]*mounted(nil), r.builtins...)
 	r.mu.Unlock()
 }
 
 func (r *Router) build(ctx context.Context, e MountEntry) (Backend, error) {
-	f, ok := r.factories[e.Type]
+	f, ok := r.cfg.Factories[e.Type]
 	if !ok {
 		return nil, BadRequest("unknown backend type: %q", e.Type)
 	}
 	b, err := f(ctx, &BackendConfig{
 		MountPath: e.Path,
 		Options:   e.Options,
-		Storage:   NewView(r.storage, logicalPrefix+e.UUID+"/"),
+		Storage:   NewView(r.storage, r.cfg.ViewPrefix+e.UUID+"/"),
 		Clock:     r.clock,
 	})
 	if err != nil {
@@ -139,12 +172,10 @@ func (r *Router) Mount(ctx context.Context, e MountEntry) error {
 	if e.Path == "" {
 		return BadRequest("mount path cannot be empty")
 	}
-	for _, res := range reservedMounts {
-		if strings.HasPrefix(e.Path, res) {
-			return BadRequest("cannot mount %q: path is reserved", e.Path)
-		}
+	if r.reserved(e.Path) {
+		return BadRequest("cannot mount %q: path is reserved", r.cfg.PathPrefix+e.Path)
 	}
-	if _, ok := r.factories[e.Type]; !ok {
+	if _, ok := r.cfg.Factories[e.Type]; !ok {
 		return BadRequest("plugin not found in the catalog: %s", e.Type)
 	}
 	if e.UUID == "" {
@@ -176,10 +207,8 @@ func (r *Router) Mount(ctx context.Context, e MountEntry) error {
 // Unmount removes the mount at path and deletes its data.
 func (r *Router) Unmount(ctx context.Context, path string) error {
 	path = NormalizeMountPath(path)
-	for _, res := range reservedMounts {
-		if strings.HasPrefix(path, res) {
-			return BadRequest("cannot unmount %q", path)
-		}
+	if r.reserved(path) {
+		return BadRequest("cannot unmount %q", r.cfg.PathPrefix+path)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -199,7 +228,7 @@ func (r *Router) Unmount(ctx context.Context, path string) error {
 		return err
 	}
 	r.mounts = next
-	if err := deleteTree(ctx, r.storage, logicalPrefix+gone.entry.UUID+"/"); err != nil {
+	if err := deleteTree(ctx, r.storage, r.cfg.ViewPrefix+gone.entry.UUID+"/"); err != nil {
 		return fmt.Errorf("engines: clear data of %s: %w", path, err)
 	}
 	return nil
@@ -225,16 +254,27 @@ func deleteTree(ctx context.Context, s Storage, prefix string) error {
 	return nil
 }
 
+func (r *Router) reserved(path string) bool {
+	for _, res := range r.cfg.Reserved {
+		if strings.HasPrefix(path, res) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Router) persist(ctx context.Context, ms []*mounted) error {
-	entries := make([]MountEntry, len(ms))
-	for i, m := range ms {
-		entries[i] = m.entry
+	entries := make([]MountEntry, 0, len(ms))
+	for _, m := range ms {
+		if !m.builtin {
+			entries = append(entries, m.entry)
+		}
 	}
 	raw, err := json.Marshal(entries)
 	if err != nil {
 		return fmt.Errorf("engines: encode mount table: %w", err)
 	}
-	if err := r.storage.Put(ctx, mountTableKey, raw); err != nil {
+	if err := r.storage.Put(ctx, r.cfg.TableKey, raw); err != nil {
 		return fmt.Errorf("engines: write mount table: %w", err)
 	}
 	return nil
@@ -251,39 +291,94 @@ func (r *Router) Mounts() []MountEntry {
 	return out
 }
 
-// Match returns the mount entry whose path is the longest prefix of path.
+// Match returns the mount entry serving a full request path ("secret/x",
+// or "auth/approle/login" for the auth table); entry paths exclude the
+// table's PathPrefix.
 func (r *Router) Match(path string) (MountEntry, bool) {
-	m := r.match(path)
+	m, _ := r.resolve(path)
 	if m == nil {
 		return MountEntry{}, false
 	}
 	return m.entry, true
 }
 
-func (r *Router) match(path string) *mounted {
+// Resolved is a request path resolved to its mount.
+type Resolved struct {
+	Entry   MountEntry
+	Backend Backend
+	// MountPoint is the mount's full path ("auth/approle/").
+	MountPoint string
+	// Path is the request path relative to the mount.
+	Path string
+}
+
+// Resolve finds the mount serving a full request path.
+func (r *Router) Resolve(path string) (Resolved, bool) {
+	m, rel := r.resolve(path)
+	if m == nil {
+		return Resolved{}, false
+	}
+	return Resolved{Entry: m.entry, Backend: m.backend, MountPoint: r.cfg.PathPrefix + m.entry.Path, Path: rel}, true
+}
+
+func (r *Router) resolve(path string) (*mounted, string) {
+	path, ok := strings.CutPrefix(path, r.cfg.PathPrefix)
+	if !ok {
+		return nil, ""
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, m := range r.mounts {
-		if strings.HasPrefix(path, m.entry.Path) || path+"/" == m.entry.Path {
-			return m
+		if rel, ok := strings.CutPrefix(path, m.entry.Path); ok {
+			return m, rel
+		}
+		if path+"/" == m.entry.Path {
+			return m, ""
 		}
 	}
-	return nil
+	return nil, ""
 }
 
 // Route hands req to the backend of the mount that matches req.Path,
-// rewriting Path relative to the mount and setting MountPoint and Storage.
+// rewriting Path relative to the mount and setting MountPoint.
 func (r *Router) Route(ctx context.Context, req *Request) (*Response, error) {
-	m := r.match(req.Path)
-	if m == nil {
+	res, ok := r.Resolve(req.Path)
+	if !ok {
 		return nil, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no handler for route %q. route entry not found.", req.Path)}
 	}
-	req.MountPoint = m.entry.Path
-	req.Path = strings.TrimPrefix(req.Path, m.entry.Path)
-	if req.Path+"/" == m.entry.Path {
-		req.Path = ""
+	req.MountPoint, req.Path, req.MountAccessor = res.MountPoint, res.Path, res.Entry.Accessor
+	return res.Backend.HandleRequest(ctx, req)
+}
+
+// Tune changes a mount's description and lease TTLs, persisting first.
+func (r *Router) Tune(ctx context.Context, path string, tune func(*MountEntry) error) error {
+	path = NormalizeMountPath(path)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := make([]*mounted, len(r.mounts))
+	found := false
+	for i, m := range r.mounts {
+		next[i] = m
+		if m.entry.Path == path {
+			if m.builtin {
+				return BadRequest("cannot tune %q", r.cfg.PathPrefix+path)
+			}
+			e := m.entry
+			if err := tune(&e); err != nil {
+				return err
+			}
+			next[i] = &mounted{entry: e, backend: m.backend}
+			found = true
+		}
 	}
-	return m.backend.HandleRequest(ctx, req)
+	if !found {
+		return BadRequest("no mount at %q", r.cfg.PathPrefix+path)
+	}
+	if err := r.persist(ctx, next); err != nil {
+		return err
+	}
+	r.mounts = next
+	return nil
 }
 
 // randomID returns a random UUID-shaped string.

@@ -26,7 +26,7 @@ func echoFactory(_ context.Context, conf *engines.BackendConfig) (engines.Backen
 
 func mustRouter(tb testing.TB, s engines.Storage) *engines.Router {
 	tb.Helper()
-	r := engines.NewRouter(s, map[string]engines.Factory{"echo": echoFactory})
+	r := engines.NewRouter(engines.SecretsRouterConfig(s, map[string]engines.Factory{"echo": echoFactory}))
 	if err := r.Load(context.Background()); err != nil {
 		tb.Fatalf("load: %v", err)
 	}

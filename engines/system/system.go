@@ -90,7 +90,7 @@ func New(cfg Config) *System {
 		logger:  logger,
 		apiAddr: cfg.APIAddr,
 		version: cfg.Version,
-		router:  engines.NewRouter(cfg.Barrier, cfg.Factories),
+		router:  engines.NewRouter(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)),
 		tokens:  engines.NewTokenStore(cfg.Barrier),
 	}
 }
