@@ -116,3 +116,11 @@ type BackendConfig struct {
 
 // Factory builds a backend for a mount.
 type Factory func(ctx context.Context, conf *BackendConfig) (Backend, error)
+
+// ExistenceChecker tells whether a write targets an item that already
+// exists, so the ACL can require the create capability for new items and
+// update for existing ones, as Vault does. Writes to backends without it
+// are checked as updates.
+type ExistenceChecker interface {
+	Exists(ctx context.Context, req *Request) (bool, error)
+}
