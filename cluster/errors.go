@@ -7,4 +7,7 @@ var (
 	ErrNotLeader = errors.New("cluster: this node is not the leader")
 	ErrClosed    = errors.New("cluster: node is shut down")
 	ErrTooLarge  = errors.New("cluster: write is larger than one log entry may be")
+	// ErrInvalidWrite is a write the FSM cannot hold (a key or value over
+	// its limits).
+	ErrInvalidWrite = errors.New("cluster: invalid write")
 )

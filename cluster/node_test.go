@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -172,5 +173,39 @@ func TestClosedNodeRefusesWrites(t *testing.T) {
 	n.Close()
 	if err := n.Put(context.Background(), "k", []byte("v")); err == nil {
 		t.Fatal("write after close succeeded")
+	}
+}
+
+// TestInvalidWriteIsolated checks that a write the FSM would refuse fails
+// alone and never takes concurrent valid writes down with it.
+func TestInvalidWriteIsolated(t *testing.T) {
+	ctx := context.Background()
+	n := mustOpen(t, t.TempDir(), nil)
+	defer n.Close()
+	huge := string(make([]byte, 40000))
+	var wg sync.WaitGroup
+	errs := make([]error, 64)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("ok/%d", i)
+			if i%16 == 0 {
+				key = huge
+			}
+			errs[i] = n.Put(ctx, key, []byte("v"))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%16 == 0 {
+			if !errors.Is(err, ErrInvalidWrite) {
+				t.Errorf("oversized key %d: want ErrInvalidWrite, got %v", i, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("valid write %d failed: %v", i, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 
 	"coffer/fsm"
 
@@ -45,6 +46,11 @@ func (n *Node) DeletePrefix(ctx context.Context, prefix string) error {
 func (n *Node) Apply(ctx context.Context, ops []fsm.Op) error {
 	if n.raft.State() != raft.Leader {
 		return ErrNotLeader
+	}
+	// A write the FSM would refuse must not share a log entry with others
+	// (the FSM refuses a whole entry), so it is refused here, alone.
+	if err := fsm.ValidateCommand(ops); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidWrite, err)
 	}
 	return n.commits.submit(ctx, ops)
 }

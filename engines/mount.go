@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ type RouterConfig struct {
 	ViewPrefix string
 	// Reserved are mount paths users cannot mount or unmount.
 	Reserved []string
+	// Logger receives what operators must know (a mount that failed to
+	// start); nil discards.
+	Logger *slog.Logger
 }
 
 // SecretsRouterConfig is the secrets engines' table.
@@ -77,6 +81,9 @@ type Router struct {
 	mu       sync.RWMutex
 	mounts   []*mounted // sorted by path length, longest first
 	builtins []*mounted
+	// loaded is true between Load and Reset: changes to the table are
+	// refused outside it, so a half-loaded table is never persisted.
+	loaded bool
 }
 
 // NewRouter returns an empty router for one mount table.
@@ -113,21 +120,40 @@ func (r *Router) Load(ctx context.Context) error {
 	for _, e := range entries {
 		b, err := r.build(ctx, e)
 		if err != nil {
-			return err
+			// One broken mount must not keep the node sealed: it stays in
+			// the table (so it is not lost) and answers 503.
+			r.logger().Error("mount could not be started; it answers 503", "path", r.cfg.PathPrefix+e.Path, "type", e.Type, "error", err)
+			b = unavailable{path: r.cfg.PathPrefix + e.Path}
 		}
 		built = append(built, &mounted{entry: e, backend: b})
 	}
 	sortMounts(built)
 	r.mu.Lock()
 	r.mounts = built
+	r.loaded = true
 	r.mu.Unlock()
 	return nil
+}
+
+func (r *Router) logger() *slog.Logger {
+	if r.cfg.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.cfg.Logger
+}
+
+// unavailable serves a mount whose backend could not be built.
+type unavailable struct{ path string }
+
+func (u unavailable) HandleRequest(context.Context, *Request) (*Response, error) {
+	return nil, &Error{Code: CodeUnavailable, Message: fmt.Sprintf("the backend mounted at %s could not be started; see the server log", u.path)}
 }
 
 // Reset drops every backend; called when the node seals.
 func (r *Router) Reset() {
 	r.mu.Lock()
 	r.mounts = append([]*mounted(nil), r.builtins...)
+	r.loaded = false
 	r.mu.Unlock()
 }
 
@@ -184,8 +210,12 @@ func (r *Router) Mount(ctx context.Context, e MountEntry) error {
 	if e.Accessor == "" {
 		e.Accessor = e.Type + "_" + randomID()[:8]
 	}
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.loaded {
+		return ErrSealed
+	}
 	for _, m := range r.mounts {
 		if strings.HasPrefix(m.entry.Path, e.Path) || strings.HasPrefix(e.Path, m.entry.Path) {
 			return &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("path is already in use at %s", m.entry.Path)}
@@ -204,34 +234,57 @@ func (r *Router) Mount(ctx context.Context, e MountEntry) error {
 	return nil
 }
 
-// Unmount removes the mount at path and deletes its data.
+// Unmount removes the mount at path and deletes its data. The table is
+// changed under the lock; the data is deleted after it is released (one
+// prefix delete where the storage can), so other mounts keep serving.
 func (r *Router) Unmount(ctx context.Context, path string) error {
 	path = NormalizeMountPath(path)
 	if r.reserved(path) {
 		return BadRequest("cannot unmount %q", r.cfg.PathPrefix+path)
 	}
+	// Finish what was started even if the client goes away.
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	if !r.loaded {
+		r.mu.Unlock()
+		return ErrSealed
+	}
 	idx := -1
 	for i, m := range r.mounts {
-		if m.entry.Path == path {
+		if m.entry.Path == path && !m.builtin {
 			idx = i
 		}
 	}
 	if idx < 0 {
+		r.mu.Unlock()
 		// Vault answers a disable of a missing mount with success.
 		return nil
 	}
 	gone := r.mounts[idx]
 	next := append(append([]*mounted(nil), r.mounts[:idx]...), r.mounts[idx+1:]...)
 	if err := r.persist(ctx, next); err != nil {
+		r.mu.Unlock()
 		return err
 	}
 	r.mounts = next
-	if err := deleteTree(ctx, r.storage, r.cfg.ViewPrefix+gone.entry.UUID+"/"); err != nil {
+	r.mu.Unlock()
+	prefix := r.cfg.ViewPrefix + gone.entry.UUID + "/"
+	var err error
+	if pd, ok := r.storage.(PrefixDeleter); ok {
+		err = pd.DeletePrefix(ctx, prefix)
+	} else {
+		err = deleteTree(ctx, r.storage, prefix)
+	}
+	if err != nil {
 		return fmt.Errorf("engines: clear data of %s: %w", path, err)
 	}
 	return nil
+}
+
+// PrefixDeleter is the optional part of a Storage that removes a whole
+// prefix in one write.
+type PrefixDeleter interface {
+	DeletePrefix(ctx context.Context, prefix string) error
 }
 
 // deleteTree deletes every key under prefix, depth first.
@@ -353,8 +406,12 @@ func (r *Router) Route(ctx context.Context, req *Request) (*Response, error) {
 // Tune changes a mount's description and lease TTLs, persisting first.
 func (r *Router) Tune(ctx context.Context, path string, tune func(*MountEntry) error) error {
 	path = NormalizeMountPath(path)
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.loaded {
+		return ErrSealed
+	}
 	next := make([]*mounted, len(r.mounts))
 	found := false
 	for i, m := range r.mounts {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -226,4 +227,50 @@ func (b *Barrier) KeyStatus() (*KeyStatus, error) {
 	}
 	t := b.keys.active
 	return &KeyStatus{Term: t.number, InstallTime: t.installed, Encryptions: t.encryptions.Load()}, nil
+}
+
+// PrefixDeleter is the optional part of Storage that removes a whole
+// key prefix in one write (cluster.Node has it).
+type PrefixDeleter interface {
+	DeletePrefix(ctx context.Context, prefix string) error
+}
+
+// DeletePrefix removes every key under prefix in one write when the store
+// can, else key by key. A prefix covering the barrier's own records
+// ("core/" or shorter) is refused.
+func (b *Barrier) DeletePrefix(ctx context.Context, prefix string) error {
+	if err := b.usable(prefix); err != nil {
+		return err
+	}
+	if prefix == "" || strings.HasPrefix("core/", prefix) || reserved(prefix) {
+		return fmt.Errorf("%w: %q", ErrReservedPath, prefix)
+	}
+	pd, ok := b.store.(PrefixDeleter)
+	if !ok {
+		return deleteTree(ctx, b.store, prefix)
+	}
+	if err := pd.DeletePrefix(ctx, prefix); err != nil {
+		return fmt.Errorf("seal: delete prefix: %w", err)
+	}
+	return nil
+}
+
+// deleteTree deletes every key under prefix, depth first.
+func deleteTree(ctx context.Context, s Storage, prefix string) error {
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return fmt.Errorf("seal: list: %w", err)
+	}
+	for _, k := range keys {
+		if strings.HasSuffix(k, "/") {
+			if err := deleteTree(ctx, s, prefix+k); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.Delete(ctx, prefix+k); err != nil {
+			return fmt.Errorf("seal: delete: %w", err)
+		}
+	}
+	return nil
 }

@@ -104,7 +104,10 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		host, _ := os.Hostname()
 		nodeID = host
 	}
-	bind := cfg.Listener.ClusterAddress
+	bind, err := raftBindAddr(cfg.Listener.ClusterAddress)
+	if err != nil {
+		return err
+	}
 	node, err := cluster.Open(ctx, cluster.Config{
 		Dir:          cfg.Storage.Path,
 		NodeID:       nodeID,
@@ -199,6 +202,19 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		logger.Warn("http shutdown", "error", err)
 	}
 	return nil
+}
+
+// raftBindAddr is where Raft listens. Until node-to-node traffic runs over
+// mutual TLS (transport/peer), a node is a single-voter cluster and its
+// Raft port is bound to loopback only, whatever host cluster_address names:
+// an unauthenticated Raft port reachable from the network would let anyone
+// rewrite the log.
+func raftBindAddr(clusterAddress string) (string, error) {
+	_, port, err := net.SplitHostPort(clusterAddress)
+	if err != nil {
+		return "", fmt.Errorf("cluster_address %q: %w", clusterAddress, err)
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
 }
 
 func raftLevel(level string) string {
