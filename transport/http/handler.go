@@ -43,11 +43,21 @@ type Handler struct {
 	logger  *slog.Logger
 	limits  Limits
 	timeout time.Duration
+	// bigBodies admits a few large bodies at a time, so many concurrent
+	// 30 MiB uploads cannot exhaust memory before any is authenticated.
+	bigBodies chan struct{}
 }
+
+// bigBody is the size from which a body needs a bigBodies slot.
+const bigBody = 1 << 20
+
+// sysBodyLimit caps the bodies of the unauthenticated seal endpoints.
+const sysBodyLimit = 64 << 10
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
-	h := &Handler{node: cfg.Node, logger: cfg.Logger, limits: cfg.Limits.withDefaults(), timeout: cfg.RequestTimeout}
+	h := &Handler{node: cfg.Node, logger: cfg.Logger, limits: cfg.Limits.withDefaults(), timeout: cfg.RequestTimeout,
+		bigBodies: make(chan struct{}, 4)}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,24 +94,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody reads the body within the size limit.
-func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+// readBody reads the body within limit bytes.
+func (h *Handler) readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.limits.MaxBodyBytes+1))
+	if r.ContentLength > limit {
+		return nil, &engines.Error{Code: engines.CodeTooLarge, Message: "request body too large"}
+	}
+	if r.ContentLength < 0 || r.ContentLength > bigBody {
+		select {
+		case h.bigBodies <- struct{}{}:
+			defer func() { <-h.bigBodies }()
+		case <-r.Context().Done():
+			return nil, &engines.Error{Code: engines.CodeUnavailable, Message: "server busy: too many large requests"}
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, engines.BadRequest("failed to read request body")
 	}
-	if int64(len(body)) > h.limits.MaxBodyBytes {
+	if int64(len(body)) > limit {
 		return nil, &engines.Error{Code: engines.CodeTooLarge, Message: "request body too large"}
 	}
 	return body, nil
 }
 
-// parseBody reads and decodes the JSON body under the limits.
+// parseBody reads and decodes the JSON body under the limits; the seal
+// endpoints, which anyone may call, get a much smaller size cap.
 func (h *Handler) parseBody(r *http.Request) (map[string]any, error) {
-	body, err := h.readBody(r)
+	limit := h.limits.MaxBodyBytes
+	if strings.HasPrefix(r.URL.Path, "/v1/sys/init") || strings.HasPrefix(r.URL.Path, "/v1/sys/unseal") {
+		limit = min(limit, sysBodyLimit)
+	}
+	body, err := h.readBody(r, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -204,9 +230,15 @@ func (h *Handler) respond(w http.ResponseWriter, req *engines.Request, fullPath 
 	if resp.StatusCode != 0 {
 		status = resp.StatusCode
 	}
-	if resp.Data == nil && resp.Auth == nil && resp.Secret == nil && len(resp.Warnings) == 0 && status == http.StatusOK {
-		w.WriteHeader(http.StatusNoContent)
-		return
+	if resp.Data == nil && resp.Auth == nil && resp.Secret == nil && len(resp.Warnings) == 0 {
+		if status >= 400 {
+			writeErrorStatus(w, status)
+			return
+		}
+		if status == http.StatusOK {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 	}
 	writeJSON(w, status, newEnvelope(req.ID, h.node.MountType(fullPath), resp))
 }

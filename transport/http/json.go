@@ -18,6 +18,9 @@ type Limits struct {
 	MaxStringBytes int
 	// MaxEntries caps the members of any one object or array; zero means 10,000.
 	MaxEntries int
+	// MaxValues caps the values in the whole body, so memory stays
+	// proportional to a small multiple of the body; zero means 250,000.
+	MaxValues int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -32,6 +35,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxEntries == 0 {
 		l.MaxEntries = 10000
+	}
+	if l.MaxValues == 0 {
+		l.MaxValues = 250000
 	}
 	return l
 }
@@ -66,11 +72,15 @@ func decodeBody(body []byte, lim Limits) (map[string]any, error) {
 }
 
 type boundedParser struct {
-	d   *json.Decoder
-	lim Limits
+	d      *json.Decoder
+	lim    Limits
+	values int
 }
 
 func (p *boundedParser) value(depth int) (any, error) {
+	if p.values++; p.values > p.lim.MaxValues {
+		return nil, fmt.Errorf("http: JSON body with more than %d values", p.lim.MaxValues)
+	}
 	tok, err := p.d.Token()
 	if err != nil {
 		return nil, fmt.Errorf("http: malformed JSON: %w", err)

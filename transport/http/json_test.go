@@ -7,7 +7,7 @@ import (
 )
 
 func TestDecodeBody(t *testing.T) {
-	lim := Limits{MaxDepth: 4, MaxStringBytes: 8, MaxEntries: 3}.withDefaults()
+	lim := Limits{MaxDepth: 4, MaxStringBytes: 8, MaxEntries: 3, MaxValues: 8}.withDefaults()
 	cases := []struct {
 		name, body string
 		ok         bool
@@ -21,6 +21,7 @@ func TestDecodeBody(t *testing.T) {
 		{"key too long", `{"123456789":1}`, false},
 		{"too many members", `{"a":1,"b":2,"c":3,"d":4}`, false},
 		{"too many elements", `{"a":[1,2,3,4]}`, false},
+		{"too many values in all", `{"a":[1,2,3],"b":[1,2,3],"c":[1]}`, false},
 		{"array at top", `[1]`, false},
 		{"string at top", `"x"`, false},
 		{"truncated", `{"a":`, false},

@@ -36,9 +36,11 @@ func (h *Handler) serveInit(w http.ResponseWriter, r *http.Request) {
 			writeErrorStatus(w, http.StatusBadRequest, "recovery keys are only used with an auto-unseal (HSM) seal; this node uses the Shamir seal")
 			return
 		}
-		if pgp, ok := data["pgp_keys"]; ok && pgp != nil {
-			writeErrorStatus(w, http.StatusBadRequest, "pgp_keys is not supported")
-			return
+		for _, field := range []string{"pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"} {
+			if v, ok := data[field]; ok && v != nil && v != "" {
+				writeErrorStatus(w, http.StatusBadRequest, field+" is not supported: Coffer does not PGP-encrypt init output")
+				return
+			}
 		}
 		res, err := h.node.Init(r.Context(), system.InitRequest{SecretShares: shares, SecretThreshold: threshold})
 		if err != nil {
