@@ -1,0 +1,194 @@
+package token
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Revoke revokes the token with this ID and its whole child tree. An
+// unknown ID is not an error. It is idempotent: a revocation cut short (a
+// crash, a storage error) is finished by calling it again, or by Tidy.
+func (s *Store) Revoke(ctx context.Context, id string) error {
+	f, err := s.findID(ctx, id)
+	if err != nil || f == nil {
+		return err
+	}
+	return s.revokeKey(ctx, f.key, revokeTree)
+}
+
+// RevokeAccessor revokes the token an accessor names, with its child tree.
+func (s *Store) RevokeAccessor(ctx context.Context, accessor string) error {
+	f, err := s.findAccessor(ctx, accessor)
+	if err != nil || f == nil {
+		return err
+	}
+	return s.revokeKey(ctx, f.key, revokeTree)
+}
+
+// RevokeOrphan revokes the token with this ID and makes its children
+// orphans instead of revoking them.
+func (s *Store) RevokeOrphan(ctx context.Context, id string) error {
+	f, err := s.findID(ctx, id)
+	if err != nil || f == nil {
+		return err
+	}
+	return s.revokeKey(ctx, f.key, revokeOrphan)
+}
+
+// revokeKey marks the record at key as being revoked (which kills it at
+// once) and then does the work: children first, the token last. A tree
+// revocation already under way is never downgraded to an orphaning one.
+func (s *Store) revokeKey(ctx context.Context, key, mode string) error {
+	mu := s.lockFor(key)
+	mu.Lock()
+	r, err := s.read(ctx, key)
+	if err == nil && r != nil && r.Revoking != revokeTree && r.Revoking != mode {
+		r.Revoking = mode
+		err = s.write(ctx, key, r)
+	}
+	mu.Unlock()
+	if err != nil || r == nil {
+		return err
+	}
+	akey, err := s.accessorKey(r.accessor)
+	if err != nil {
+		return err
+	}
+	if r.Revoking == revokeOrphan {
+		if err := s.orphanChildren(ctx, akey, r.accessor); err != nil {
+			return err
+		}
+		return s.deleteToken(ctx, key)
+	}
+	return s.revokeTree(ctx, key, akey)
+}
+
+// revokeTree deletes the token at rootKey and every descendant, depth
+// first and children before parents, without recursion. A token leaves
+// its parent's index only when it is deleted, so a walk cut short is
+// picked up by the next one. Dangling index entries are dropped on the
+// way, and a cycle cannot loop (each accessor is visited once).
+func (s *Store) revokeTree(ctx context.Context, rootKey, rootAccessorKey string) error {
+	type node struct{ key, akey string }
+	stack := []node{{rootKey, rootAccessorKey}}
+	seen := map[string]bool{rootAccessorKey: true}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		dir := parentPrefix + n.akey + "/"
+		children, err := s.storage.List(ctx, dir)
+		if err != nil {
+			return fmt.Errorf("token: list children: %w", err)
+		}
+		var push []node
+		for _, c := range children {
+			c = strings.TrimSuffix(c, "/")
+			if c == "" {
+				continue
+			}
+			if seen[c] {
+				// Already revoked in this walk, or a cycle: the entry is stale.
+				if err := s.storage.Delete(ctx, dir+c); err != nil {
+					return fmt.Errorf("token: delete parent index: %w", err)
+				}
+				continue
+			}
+			raw, err := s.storage.Get(ctx, dir+c)
+			if err != nil {
+				return fmt.Errorf("token: read parent index: %w", err)
+			}
+			if raw == nil {
+				continue
+			}
+			seen[c] = true
+			push = append(push, node{string(raw), c})
+		}
+		if len(push) > 0 {
+			stack = append(stack, push...)
+			continue
+		}
+		// A child whose record was already gone leaves its index entry
+		// behind; its parent's next listing drops it as seen.
+		if err := s.deleteToken(ctx, n.key); err != nil {
+			return err
+		}
+		stack = stack[:len(stack)-1]
+	}
+	return nil
+}
+
+// deleteToken removes a record and then its indexes: the token is dead
+// from the first delete; what a crash leaves behind is a dangling index,
+// which revokeTree and Tidy drop.
+func (s *Store) deleteToken(ctx context.Context, key string) error {
+	mu := s.lockFor(key)
+	mu.Lock()
+	defer mu.Unlock()
+	r, err := s.read(ctx, key)
+	if err != nil || r == nil {
+		return err
+	}
+	if err := s.storage.Delete(ctx, idPrefix+key); err != nil {
+		return fmt.Errorf("token: delete record: %w", err)
+	}
+	akey, err := s.accessorKey(r.accessor)
+	if err != nil {
+		return err
+	}
+	if err := s.storage.Delete(ctx, accessorPrefix+akey); err != nil {
+		return fmt.Errorf("token: delete accessor index: %w", err)
+	}
+	if r.parent != "" {
+		pkey, err := s.accessorKey(r.parent)
+		if err != nil {
+			return err
+		}
+		if err := s.storage.Delete(ctx, parentPrefix+pkey+"/"+akey); err != nil {
+			return fmt.Errorf("token: delete parent index: %w", err)
+		}
+	}
+	return nil
+}
+
+// orphanChildren makes every child of the token with accessor (index key
+// akey) an orphan: its record forgets the parent, then the index entry
+// goes.
+func (s *Store) orphanChildren(ctx context.Context, akey, accessor string) error {
+	dir := parentPrefix + akey + "/"
+	children, err := s.storage.List(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("token: list children: %w", err)
+	}
+	for _, c := range children {
+		c = strings.TrimSuffix(c, "/")
+		if c == "" {
+			continue
+		}
+		raw, err := s.storage.Get(ctx, dir+c)
+		if err != nil {
+			return fmt.Errorf("token: read parent index: %w", err)
+		}
+		if raw != nil {
+			if err := s.orphan(ctx, string(raw), accessor); err != nil {
+				return err
+			}
+		}
+		if err := s.storage.Delete(ctx, dir+c); err != nil {
+			return fmt.Errorf("token: delete parent index: %w", err)
+		}
+	}
+	return nil
+}
+
+// orphan clears the parent of the record at key if it is parent.
+func (s *Store) orphan(ctx context.Context, key, parent string) error {
+	mu := s.lockFor(key)
+	mu.Lock()
+	defer mu.Unlock()
+	r, err := s.read(ctx, key)
+	if err != nil || r == nil || r.parent != parent {
+		return err
+	}
+	r.parent = ""
+	return s.write(ctx, key, r)
+}

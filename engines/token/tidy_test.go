@@ -1,0 +1,93 @@
+package token
+
+import (
+	"testing"
+	"time"
+
+	"coffer/engines"
+)
+
+func TestTidy(t *testing.T) {
+	e := mustEnv(t)
+	short, _ := e.mustCreate(e.root, "create", map[string]any{"policies": "p", "ttl": "1m"})
+	child, _ := e.mustCreate(short, "create", map[string]any{"ttl": "1h"}) // outlives its parent's TTL
+	long, _ := e.mustCreate(e.root, "create", map[string]any{"policies": "p", "ttl": "1h"})
+	longChild, _ := e.mustCreate(long, "create", nil)
+	gone, goneAcc := e.mustCreate(e.root, "create", map[string]any{"policies": "p"})
+
+	// Dangling indexes: a record deleted behind the store's back leaves its
+	// accessor index and its entry under the root's children.
+	f, _ := e.s.findID(e.ctx, gone)
+	if err := e.storage.Delete(e.ctx, idPrefix+f.key); err != nil {
+		t.Fatal(err)
+	}
+	// And a parent index for a child that never got written.
+	rootAK, _ := e.s.accessorKey(e.mustLookup(e.root).Accessor)
+	_ = e.storage.Put(e.ctx, parentPrefix+rootAK+"/feedface", []byte("0000"))
+
+	e.clock.Advance(2 * time.Minute)
+	if e.live(short) || !e.live(child) {
+		t.Fatal("setup: short should be expired and its child alive")
+	}
+	res, err := e.s.Tidy(e.ctx)
+	if err != nil {
+		t.Fatalf("tidy: %v", err)
+	}
+	if res.Revoked != 1 || res.Accessors != 1 || res.Parents != 2 || res.Errors != 0 {
+		t.Fatalf("tidy result: %+v", res)
+	}
+	// The expired parent took its child with it, as Vault's expiry does.
+	for id, want := range map[string]bool{short: false, child: false, long: true, longChild: true, e.root: true} {
+		if e.live(id) != want {
+			t.Errorf("alive = %v, want %v", !want, want)
+		}
+		if f, _ := e.s.findID(e.ctx, id); (f != nil) != want {
+			t.Errorf("record present = %v, want %v", f != nil, want)
+		}
+	}
+	if te, _ := e.s.LookupAccessor(e.ctx, goneAcc); te != nil {
+		t.Fatal("dangling accessor still resolves")
+	}
+	assertIndexesConsistent(t, e)
+	if res, err := e.s.Tidy(e.ctx); err != nil || res != (TidyResult{}) {
+		t.Fatalf("second tidy: %+v %v", res, err)
+	}
+}
+
+func TestTidyEndpoint(t *testing.T) {
+	e := mustEnv(t)
+	id, _ := e.mustCreate(e.root, "create", map[string]any{"policies": "p", "ttl": "1m"})
+	e.clock.Advance(time.Hour)
+	e.s.tidying.Store(true) // a pass already running
+	resp := e.mustDo(engines.UpdateOperation, "tidy", e.root, nil)
+	if resp.StatusCode != 0 || len(resp.Warnings) != 1 || resp.Warnings[0] != tidyRunning {
+		t.Fatalf("tidy while running: %+v", resp)
+	}
+	e.s.tidying.Store(false)
+	resp = e.mustDo(engines.UpdateOperation, "tidy", e.root, nil)
+	if resp.StatusCode != 202 || len(resp.Warnings) != 1 || resp.Warnings[0] != tidyStarted {
+		t.Fatalf("tidy: %+v", resp)
+	}
+	e.s.tidyWG.Wait()
+	if f, _ := e.s.findID(e.ctx, id); f != nil {
+		t.Fatal("background tidy left the expired token")
+	}
+}
+
+func TestListAccessors(t *testing.T) {
+	e := mustEnv(t)
+	_, a1 := e.mustCreate(e.root, "create", map[string]any{"policies": "p"})
+	id2, a2 := e.mustCreate(e.root, "create", map[string]any{"policies": "p"})
+	_, a3 := e.mustCreate(e.root, "create", map[string]any{"policies": "p", "ttl": "1m"})
+	if err := e.s.Revoke(e.ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	keys := e.mustDo(engines.ListOperation, "accessors/", e.root, nil).Data["keys"].([]string)
+	want := map[string]bool{a1: true, e.mustLookup(e.root).Accessor: true}
+	if len(keys) != len(want) || !want[keys[0]] || !want[keys[1]] {
+		t.Fatalf("accessors: %v (revoked %s, expired %s)", keys, a2, a3)
+	}
+	_, err := e.do(engines.ReadOperation, "accessors", e.root, nil)
+	wantCode(t, err, engines.CodeUnsupportedOperation, "")
+}
