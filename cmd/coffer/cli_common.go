@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -216,21 +215,19 @@ func resolveAddress(getenv func(string) string, flagAddr string) string {
 }
 
 // resolveToken picks the client token: COFFER_TOKEN, then VAULT_TOKEN, then
-// the contents of ~/.vault-token (Vault's default token helper) if present.
+// the token stored by the token helper (~/.vault-token, as Vault's default)
+// if there is one. An unreadable token file counts as no token.
 func resolveToken(getenv func(string) string, home string) string {
 	for _, v := range []string{getenv("COFFER_TOKEN"), getenv("VAULT_TOKEN")} {
 		if v = strings.TrimSpace(v); v != "" {
 			return v
 		}
 	}
-	if home == "" {
-		return ""
-	}
-	b, err := os.ReadFile(filepath.Join(home, ".vault-token"))
+	tok, err := newTokenFile(home).Get()
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(string(b))
+	return tok
 }
 
 // userHome is the current user's home directory, or "" if unknown.

@@ -21,7 +21,7 @@ type cliCommand struct {
 }
 
 // commonCommands are listed first in the top-level help, as Vault does.
-var commonCommands = []string{"read", "write", "delete", "list", "status", "server"}
+var commonCommands = []string{"read", "write", "delete", "list", "login", "status", "server"}
 
 // commandTree is every CLI command.
 func commandTree() *cliCommand {
@@ -53,6 +53,26 @@ func commandTree() *cliCommand {
 				"put":    {synopsis: "Set or update key settings in the KV store", run: runKVMetadataPut},
 				"delete": {synopsis: "Delete all versions and metadata for a key in the KV store", run: runKVMetadataDelete},
 			}},
+		}},
+		"login": {synopsis: "Authenticate locally", run: runLogin},
+		"token": {synopsis: "Interact with tokens", sub: map[string]*cliCommand{
+			"create":       {synopsis: "Create a new token", run: runTokenCreate},
+			"lookup":       {synopsis: "Display information about a token", run: runTokenLookup},
+			"renew":        {synopsis: "Renew a token lease", run: runTokenRenew},
+			"revoke":       {synopsis: "Revoke a token and its children", run: runTokenRevoke},
+			"capabilities": {synopsis: "Print capabilities of a token on a path", run: runTokenCapabilities},
+		}},
+		"policy": {synopsis: "Interact with policies", sub: map[string]*cliCommand{
+			"write":  {synopsis: "Uploads a named policy from a file", run: runPolicyWrite},
+			"read":   {synopsis: "Prints the contents of a policy", run: runPolicyRead},
+			"list":   {synopsis: "Lists the installed policies", run: runPolicyList},
+			"delete": {synopsis: "Deletes a policy by name", run: runPolicyDelete},
+			"fmt":    {synopsis: "Formats a policy on disk", run: runPolicyFmt},
+		}},
+		"auth": {synopsis: "Interact with auth methods", sub: map[string]*cliCommand{
+			"enable":  {synopsis: "Enables a new auth method", run: runAuthEnable},
+			"disable": {synopsis: "Disables an auth method", run: runAuthDisable},
+			"list":    {synopsis: "Lists enabled auth methods", run: runAuthList},
 		}},
 		"secrets": {synopsis: "Interact with secrets engines", sub: map[string]*cliCommand{
 			"enable":  {synopsis: "Enable a secrets engine", run: runSecretsEnable},

@@ -19,6 +19,8 @@ import (
 
 	"coffer/cluster"
 	"coffer/engines"
+	"coffer/engines/auth/approle"
+	"coffer/engines/auth/userpass"
 	"coffer/engines/kv"
 	"coffer/engines/system"
 	"coffer/seal"
@@ -31,6 +33,12 @@ var version = "0.1.0-dev"
 // backendFactories are the secrets engines a mount may name.
 var backendFactories = map[string]engines.Factory{
 	"kv": kv.Factory,
+}
+
+// authFactories are the auth methods sys/auth may enable.
+var authFactories = map[string]engines.Factory{
+	"approle":  approle.Factory,
+	"userpass": userpass.Factory,
 }
 
 func runServer(args []string) int {
@@ -137,12 +145,13 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		apiAddr = scheme + "://" + cfg.Listener.Address
 	}
 	sys := system.New(system.Config{
-		Barrier:   barrier,
-		Cluster:   node,
-		Factories: backendFactories,
-		Logger:    logger.With("component", "system"),
-		APIAddr:   apiAddr,
-		Version:   version,
+		Barrier:       barrier,
+		Cluster:       node,
+		Factories:     backendFactories,
+		AuthFactories: authFactories,
+		Logger:        logger.With("component", "system"),
+		APIAddr:       apiAddr,
+		Version:       version,
 	})
 	defer sys.Seal()
 

@@ -3,52 +3,236 @@ package system
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 
 	"coffer/engines"
 )
 
-func errSealed() error { return engines.ErrSealed }
+// sysSudoPaths are the sys/ paths that need the sudo capability, as in
+// Vault (relative to sys/; a trailing '*' matches any suffix).
+var sysSudoPaths = []string{"seal", "step-down", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root", "capabilities-accessor"}
 
-// Handle authenticates req by its token and serves it: sys/ paths here,
-// everything else through the router. The unauthenticated sys endpoints
-// (init, unseal, seal-status, health, leader) are served by the transport
-// through the methods above, never through Handle.
+// target is where a request goes once resolved.
+type target struct {
+	sys      bool
+	resolved engines.Resolved
+	found    bool
+}
+
+func (s *System) resolve(path string) target {
+	if path == "sys" || strings.HasPrefix(path, "sys/") {
+		return target{sys: true, found: true}
+	}
+	if strings.HasPrefix(path, "auth/") {
+		r, ok := s.authRouter.Resolve(path)
+		return target{resolved: r, found: ok}
+	}
+	r, ok := s.router.Resolve(path)
+	return target{resolved: r, found: ok}
+}
+
+// Handle serves one logical request: it resolves the mount, authenticates
+// the token (unless the mount declares the path unauthenticated, like a
+// login), checks the ACL (and sudo where required) on the full path, counts
+// a use of the token, and only then calls the backend. A login's auth block
+// becomes a token here. The unauthenticated sys endpoints (init, unseal,
+// seal-status, health, leader) never come through Handle.
+//
+// Every refusal before the backend is the same 403 "permission denied",
+// whether the token is missing, unknown, expired or not allowed, and
+// whether or not the path exists.
 func (s *System) Handle(ctx context.Context, req *engines.Request) (*engines.Response, error) {
-	if s.barrier.Sealed() {
+	if !s.active.Load() {
 		if ok, err := s.barrier.Initialized(ctx); err == nil && !ok {
 			return nil, &engines.Error{Code: engines.CodeSealed, Message: "Vault is not initialized"}
 		}
 		return nil, engines.ErrSealed
 	}
+	resp, err := s.handle(ctx, req)
+	return resp, clientError(err)
+}
+
+func (s *System) handle(ctx context.Context, req *engines.Request) (*engines.Response, error) {
+	fullPath := req.Path
+	t := s.resolve(fullPath)
+	if t.found && !t.sys && unauthenticated(t.resolved, req.Operation) {
+		return s.serve(ctx, req, t)
+	}
+	tok, err := s.authenticate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	acl, err := s.policies.acl(ctx, tok.Policies)
+	if err != nil {
+		return nil, fmt.Errorf("system: compile acl: %w", err)
+	}
+	op, err := s.aclOperation(ctx, req, t)
+	if err != nil {
+		return nil, err
+	}
+	checkPath := fullPath
+	if req.Operation == engines.ListOperation && !strings.HasSuffix(checkPath, "/") {
+		checkPath += "/"
+	}
+	d := acl.Allowed(checkPath, string(op), req.Data)
+	if !d.Allowed && !selfChecked(fullPath) {
+		return nil, engines.ErrPermissionDenied
+	}
+	if s.needsSudo(t, fullPath) && !d.Sudo {
+		return nil, engines.ErrPermissionDenied
+	}
+	if !t.found {
+		return nil, &engines.Error{Code: engines.CodeNotFound, Message: fmt.Sprintf("no handler for route %q. route entry not found.", fullPath)}
+	}
+	if tok.NumUses > 0 {
+		if err := s.tokens.Use(ctx, tok); err != nil {
+			return nil, engines.ErrPermissionDenied
+		}
+	}
+	req.Token = tok
+	if t.sys {
+		return s.handleSys(ctx, req, tok, acl)
+	}
+	return s.serve(ctx, req, t)
+}
+
+// authenticate finds the caller's live token and checks its CIDR binding.
+func (s *System) authenticate(ctx context.Context, req *engines.Request) (*engines.TokenEntry, error) {
+	if req.ClientToken == "" {
+		return nil, engines.ErrPermissionDenied
+	}
 	tok, err := s.tokens.Lookup(ctx, req.ClientToken)
 	if err != nil {
 		return nil, fmt.Errorf("system: look up token: %w", err)
 	}
-	if tok == nil {
+	if tok == nil || !addrAllowed(req.RemoteAddr, tok.BoundCIDRs) {
 		return nil, engines.ErrPermissionDenied
 	}
-	if req.Path == "sys" || strings.HasPrefix(req.Path, "sys/") {
-		return s.handleSys(ctx, req, tok)
-	}
-	return s.router.Route(ctx, req)
+	return tok, nil
 }
 
-// Router exposes the mount table (for tests and the transport's mount-type
-// reporting).
-func (s *System) Router() *engines.Router { return s.router }
+// addrAllowed reports whether remote ("ip:port") is inside one of cidrs;
+// no CIDRs allows every address.
+func addrAllowed(remote string, cidrs []string) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	for _, c := range cidrs {
+		if _, n, err := net.ParseCIDR(c); err == nil && n.Contains(ip) {
+			return true
+		}
+		if one := net.ParseIP(c); one != nil && one.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
 
-// Tokens exposes the token store (for dev mode's root token).
-func (s *System) Tokens() *engines.TokenStore { return s.tokens }
+// aclOperation is the capability a request needs: a write is create for a
+// new item and update for an existing one when the backend can tell.
+func (s *System) aclOperation(ctx context.Context, req *engines.Request, t target) (engines.Operation, error) {
+	if req.Operation != engines.UpdateOperation || !t.found || t.sys {
+		return req.Operation, nil
+	}
+	ec, ok := t.resolved.Backend.(engines.ExistenceChecker)
+	if !ok {
+		return engines.UpdateOperation, nil
+	}
+	probe := *req
+	probe.MountPoint, probe.Path, probe.MountAccessor = t.resolved.MountPoint, t.resolved.Path, t.resolved.Entry.Accessor
+	exists, err := ec.Exists(ctx, &probe)
+	if err != nil {
+		return "", fmt.Errorf("system: existence check: %w", err)
+	}
+	if exists {
+		return engines.UpdateOperation, nil
+	}
+	return engines.CreateOperation, nil
+}
+
+func (s *System) needsSudo(t target, fullPath string) bool {
+	if t.sys {
+		return matchAny(sysSudoPaths, strings.TrimPrefix(fullPath, "sys/"))
+	}
+	if !t.found {
+		return false
+	}
+	sp, ok := t.resolved.Backend.(engines.PathsSudo)
+	return ok && matchAny(sp.SudoPaths(), t.resolved.Path)
+}
+
+// selfChecked marks sys paths any token may call because the handler
+// checks the token's ACL itself (sys/internal/ui/mounts/*).
+func selfChecked(fullPath string) bool {
+	return strings.HasPrefix(fullPath, "sys/internal/ui/mounts/")
+}
+
+func unauthenticated(r engines.Resolved, op engines.Operation) bool {
+	up, ok := r.Backend.(engines.PathsUnauthenticated)
+	return ok && op != engines.ListOperation && matchAny(up.UnauthenticatedPaths(), r.Path)
+}
+
+// matchAny matches path against patterns with an optional trailing '*'.
+func matchAny(patterns []string, path string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(path, prefix) {
+				return true
+			}
+		} else if p == path {
+			return true
+		}
+	}
+	return false
+}
+
+// serve calls the resolved backend and turns a login's auth block into a
+// token.
+func (s *System) serve(ctx context.Context, req *engines.Request, t target) (*engines.Response, error) {
+	req.MountPoint, req.Path, req.MountAccessor = t.resolved.MountPoint, t.resolved.Path, t.resolved.Entry.Accessor
+	resp, err := t.resolved.Backend.HandleRequest(ctx, req)
+	if err != nil || resp == nil || resp.Auth == nil || resp.Auth.ClientToken != "" {
+		return resp, err
+	}
+	if !strings.HasPrefix(req.MountPoint, "auth/") {
+		return nil, fmt.Errorf("system: backend at %s returned an auth block", req.MountPoint)
+	}
+	entry, err := s.tokens.CreateFromAuth(ctx, req, resp.Auth)
+	if err != nil {
+		return nil, err
+	}
+	a := resp.Auth
+	a.ClientToken, a.Accessor = entry.ID, entry.Accessor
+	a.Policies, a.TokenPolicies = entry.Policies, entry.Policies
+	a.LeaseDuration, a.Renewable = entry.TTL, entry.Renewable
+	a.Orphan, a.TokenType, a.EntityID = entry.Orphan, "service", entry.EntityID
+	if a.Metadata == nil {
+		a.Metadata = entry.Meta
+	}
+	return resp, nil
+}
+
+// Router exposes the secrets mount table.
+func (s *System) Router() *engines.Router { return s.router }
 
 // MountType names the type of the mount serving path ("kv", "system"), or
 // "" when no mount matches.
 func (s *System) MountType(path string) string {
-	if path == "sys" || strings.HasPrefix(path, "sys/") {
+	t := s.resolve(path)
+	switch {
+	case t.sys:
 		return "system"
-	}
-	if e, ok := s.router.Match(path); ok {
-		return e.Type
+	case t.found:
+		return t.resolved.Entry.Type
 	}
 	return ""
 }

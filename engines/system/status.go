@@ -3,6 +3,8 @@ package system
 import (
 	"context"
 	"time"
+
+	"coffer/engines"
 )
 
 // SealStatus is the body of GET sys/seal-status (Vault's field names).
@@ -38,10 +40,8 @@ func (s *System) SealStatus(ctx context.Context) (*SealStatus, error) {
 	st.T, st.N = cfg.SecretThreshold, cfg.SecretShares
 	st.Sealed = s.barrier.Sealed()
 	st.Progress, st.Nonce = s.barrier.UnsealProgress()
-	if !st.Sealed {
-		s.mu.Lock()
-		st.ClusterName, st.ClusterID = s.info.Name, s.info.ID
-		s.mu.Unlock()
+	if as := s.status.Load(); as != nil && !st.Sealed {
+		st.ClusterName, st.ClusterID = as.info.Name, as.info.ID
 	}
 	return st, nil
 }
@@ -80,9 +80,9 @@ func (s *System) Health(ctx context.Context) (*Health, error) {
 	h.Sealed = s.barrier.Sealed()
 	if !h.Sealed {
 		h.Standby = !s.cluster.IsLeader()
-		s.mu.Lock()
-		h.ClusterName, h.ClusterID = s.info.Name, s.info.ID
-		s.mu.Unlock()
+		if as := s.status.Load(); as != nil {
+			h.ClusterName, h.ClusterID = as.info.Name, as.info.ID
+		}
 	}
 	return h, nil
 }
@@ -101,8 +101,8 @@ type Leader struct {
 
 // Leader reports who leads the cluster.
 func (s *System) Leader(ctx context.Context) (*Leader, error) {
-	if s.barrier.Sealed() {
-		return nil, errSealed()
+	if !s.active.Load() {
+		return nil, engines.ErrSealed
 	}
 	l := &Leader{HAEnabled: true, ActiveTime: "0001-01-01T00:00:00Z"}
 	l.RaftAppliedIndex = s.cluster.AppliedIndex()
@@ -112,9 +112,9 @@ func (s *System) Leader(ctx context.Context) (*Leader, error) {
 	if s.cluster.IsLeader() {
 		l.IsSelf = true
 		l.LeaderAddress = s.apiAddr
-		s.mu.Lock()
-		l.ActiveTime = s.activeSince.Format(time.RFC3339Nano)
-		s.mu.Unlock()
+		if as := s.status.Load(); as != nil {
+			l.ActiveTime = as.activeSince.Format(time.RFC3339Nano)
+		}
 	}
 	return l, nil
 }

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"coffer/engines"
+	"coffer/engines/policy"
 )
 
 // handleSys serves the authenticated sys/ endpoints.
-func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engines.TokenEntry) (*engines.Response, error) {
+func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engines.TokenEntry, acl *policy.ACL) (*engines.Response, error) {
 	path := strings.TrimPrefix(strings.TrimPrefix(req.Path, "sys"), "/")
 	req.MountPoint = "sys/"
 	switch {
@@ -23,11 +24,22 @@ func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engin
 	case path == "internal/ui/mounts":
 		return only(req, s.listMounts, engines.ReadOperation)
 	case strings.HasPrefix(path, "internal/ui/mounts/"):
-		return s.uiMount(req, strings.TrimPrefix(path, "internal/ui/mounts/"))
+		return s.uiMount(req, strings.TrimPrefix(path, "internal/ui/mounts/"), acl)
+	case path == "auth":
+		return only(req, s.listAuth, engines.ReadOperation)
+	case strings.HasPrefix(path, "auth/"):
+		return s.authPath(ctx, req, strings.TrimPrefix(path, "auth/"))
+	case path == "policies/acl" || path == "policies/acl/":
+		return only(req, func(*engines.Request) (*engines.Response, error) { return s.listPolicies(ctx, false) }, engines.ListOperation, engines.ReadOperation)
+	case strings.HasPrefix(path, "policies/acl/"):
+		return s.policyPath(ctx, req, strings.TrimPrefix(path, "policies/acl/"), false)
+	case path == "policy" || path == "policy/":
+		return only(req, func(*engines.Request) (*engines.Response, error) { return s.listPolicies(ctx, true) }, engines.ReadOperation, engines.ListOperation)
+	case strings.HasPrefix(path, "policy/"):
+		return s.policyPath(ctx, req, strings.TrimPrefix(path, "policy/"), true)
+	case path == "capabilities", path == "capabilities-self", path == "capabilities-accessor":
+		return only(req, func(*engines.Request) (*engines.Response, error) { return s.capabilities(ctx, req, path, tok, acl) }, engines.UpdateOperation, engines.CreateOperation)
 	case path == "rotate":
-		if err := sudo(tok); err != nil {
-			return nil, err
-		}
 		return only(req, func(*engines.Request) (*engines.Response, error) {
 			if _, err := s.barrier.Rotate(ctx); err != nil {
 				return nil, fmt.Errorf("system: rotate: %w", err)
@@ -37,24 +49,12 @@ func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engin
 	case path == "key-status":
 		return only(req, s.keyStatus, engines.ReadOperation)
 	case path == "seal":
-		if err := sudo(tok); err != nil {
-			return nil, err
-		}
 		return only(req, func(*engines.Request) (*engines.Response, error) {
 			s.Seal()
 			return nil, nil
 		}, engines.UpdateOperation, engines.CreateOperation)
 	}
 	return nil, engines.ErrUnsupportedPath
-}
-
-// sudo admits only root tokens; the ACL policy issue replaces this with
-// the sudo capability.
-func sudo(tok *engines.TokenEntry) error {
-	if !tok.IsRoot() {
-		return engines.ErrPermissionDenied
-	}
-	return nil
 }
 
 func only(req *engines.Request, h func(*engines.Request) (*engines.Response, error), ops ...engines.Operation) (*engines.Response, error) {
@@ -102,39 +102,118 @@ func (s *System) listMounts(*engines.Request) (*engines.Response, error) {
 }
 
 func (s *System) mountPath(ctx context.Context, req *engines.Request, path string) (*engines.Response, error) {
+	return s.tablePath(ctx, req, s.router, path, systemMount)
+}
+
+// tablePath serves sys/mounts/:path and sys/auth/:path (and their /tune)
+// against one mount table.
+func (s *System) tablePath(ctx context.Context, req *engines.Request, r *engines.Router, path string, fixed engines.MountEntry) (*engines.Response, error) {
+	if mount, ok := strings.CutSuffix(strings.TrimSuffix(path, "/"), "/tune"); ok {
+		return s.tune(ctx, req, r, engines.NormalizeMountPath(mount), fixed)
+	}
 	path = engines.NormalizeMountPath(path)
 	if path == "" {
 		return nil, engines.BadRequest("mount path cannot be empty")
 	}
 	switch req.Operation {
 	case engines.ReadOperation:
-		if path == systemMount.Path {
-			return &engines.Response{Data: mountOutput(systemMount)}, nil
+		e, ok := findMount(r, path, fixed)
+		if !ok {
+			return nil, engines.BadRequest("no matching mount at %q", path)
 		}
-		for _, e := range s.router.Mounts() {
-			if e.Path == path {
-				return &engines.Response{Data: mountOutput(e)}, nil
-			}
-		}
-		return nil, engines.BadRequest("no matching mount at %q", path)
+		return &engines.Response{Data: mountOutput(e)}, nil
 	case engines.CreateOperation, engines.UpdateOperation:
 		e, err := mountInput(path, req.Data)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.router.Mount(ctx, e); err != nil {
+		if err := r.Mount(ctx, e); err != nil {
 			return nil, err
 		}
 		s.logger.Info("mounted", "path", e.Path, "type", e.Type)
 		return nil, nil
 	case engines.DeleteOperation:
-		if err := s.router.Unmount(ctx, path); err != nil {
+		if err := r.Unmount(ctx, path); err != nil {
 			return nil, err
 		}
 		s.logger.Info("unmounted", "path", path)
 		return nil, nil
 	}
 	return nil, engines.ErrUnsupportedOperation
+}
+
+func findMount(r *engines.Router, path string, fixed engines.MountEntry) (engines.MountEntry, bool) {
+	if fixed.Path != "" && path == fixed.Path {
+		return fixed, true
+	}
+	for _, e := range r.Mounts() {
+		if e.Path == path {
+			return e, true
+		}
+	}
+	return engines.MountEntry{}, false
+}
+
+// tune reads or changes a mount's description and lease TTLs.
+func (s *System) tune(ctx context.Context, req *engines.Request, r *engines.Router, path string, fixed engines.MountEntry) (*engines.Response, error) {
+	switch req.Operation {
+	case engines.ReadOperation:
+		e, ok := findMount(r, path, fixed)
+		if !ok {
+			return nil, engines.BadRequest("no matching mount at %q", path)
+		}
+		return &engines.Response{Data: map[string]any{
+			"description":       e.Description,
+			"default_lease_ttl": int64(s.defaultTTL(e) / time.Second),
+			"max_lease_ttl":     int64(s.maxTTL(e) / time.Second),
+			"force_no_cache":    false,
+			"options":           e.Options,
+		}}, nil
+	case engines.CreateOperation, engines.UpdateOperation:
+		err := r.Tune(ctx, path, func(e *engines.MountEntry) error {
+			if v, ok := req.Data["description"].(string); ok {
+				e.Description = v
+			}
+			for key, dst := range map[string]*time.Duration{"default_lease_ttl": &e.DefaultLeaseTTL, "max_lease_ttl": &e.MaxLeaseTTL} {
+				raw, ok := req.Data[key]
+				if !ok {
+					continue
+				}
+				if str, _ := raw.(string); str == "system" {
+					*dst = 0
+					continue
+				}
+				d, err := ParseDuration(raw)
+				if err != nil {
+					return engines.BadRequest("invalid %s: %v", key, err)
+				}
+				*dst = d
+			}
+			if e.MaxLeaseTTL > 0 && e.DefaultLeaseTTL > e.MaxLeaseTTL {
+				return engines.BadRequest("default_lease_ttl cannot be greater than max_lease_ttl")
+			}
+			return nil
+		})
+		return nil, err
+	}
+	return nil, engines.ErrUnsupportedOperation
+}
+
+// systemMaxTTL is the default and maximum lease TTL of mounts that set none.
+const systemMaxTTL = 768 * time.Hour
+
+func (s *System) defaultTTL(e engines.MountEntry) time.Duration {
+	if e.DefaultLeaseTTL > 0 {
+		return e.DefaultLeaseTTL
+	}
+	return systemMaxTTL
+}
+
+func (s *System) maxTTL(e engines.MountEntry) time.Duration {
+	if e.MaxLeaseTTL > 0 {
+		return e.MaxLeaseTTL
+	}
+	return systemMaxTTL
 }
 
 // mountInput decodes the body of POST sys/mounts/:path.
@@ -207,13 +286,30 @@ func ParseDuration(v any) (time.Duration, error) {
 	return 0, fmt.Errorf("not a duration")
 }
 
-func (s *System) uiMount(req *engines.Request, path string) (*engines.Response, error) {
+// uiMount answers sys/internal/ui/mounts/:path, which CLIs call before
+// using a KV path to learn its mount and version. Any token may ask; the
+// answer is given only if the token's ACL grants something on the path
+// (or on its KV v2 data/ or metadata/ form), so a token cannot discover
+// mounts it has no business with.
+func (s *System) uiMount(req *engines.Request, path string, acl *policy.ACL) (*engines.Response, error) {
 	if req.Operation != engines.ReadOperation {
 		return nil, engines.ErrUnsupportedOperation
 	}
-	e, ok := s.router.Match(strings.TrimPrefix(path, "/"))
+	path = strings.TrimPrefix(path, "/")
+	e, ok := s.router.Match(path)
 	if !ok {
 		return nil, &engines.Error{Code: engines.CodeInvalidRequest, Message: fmt.Sprintf("preflight capability check returned 403, please ensure client's policies grant access to path %q", path)}
+	}
+	rest := strings.TrimPrefix(path, e.Path)
+	granted := false
+	for _, p := range []string{path, e.Path + "data/" + rest, e.Path + "metadata/" + rest, e.Path + "metadata/" + rest + "/"} {
+		if caps := acl.Capabilities(p); len(caps) > 0 && caps[0] != "deny" {
+			granted = true
+			break
+		}
+	}
+	if !granted {
+		return nil, engines.ErrPermissionDenied
 	}
 	out := mountOutput(e)
 	out["path"] = e.Path

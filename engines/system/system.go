@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"coffer/engines"
+	"coffer/engines/token"
 	"coffer/seal"
 )
 
@@ -45,28 +47,49 @@ type Config struct {
 	Barrier   Barrier
 	Cluster   Cluster
 	Factories map[string]engines.Factory
-	Logger    *slog.Logger
+	// AuthFactories are the auth methods sys/auth may enable.
+	AuthFactories map[string]engines.Factory
+	Logger        *slog.Logger
 	// APIAddr is this node's advertised API address, reported by sys/leader.
 	APIAddr string
 	// Version is reported by seal-status and health.
 	Version string
+	// TokenTidyInterval is how often the leader tidies the token store
+	// (expired tokens, and the children of expired parents); zero means
+	// one minute.
+	TokenTidyInterval time.Duration
 }
 
 // System owns the node's lifecycle state: whether it is unsealed, and the
 // router and token store that exist only while it is.
 type System struct {
-	barrier Barrier
-	cluster Cluster
-	logger  *slog.Logger
-	apiAddr string
-	version string
+	barrier      Barrier
+	cluster      Cluster
+	logger       *slog.Logger
+	apiAddr      string
+	version      string
+	tidyInterval time.Duration
 
-	router *engines.Router
-	tokens *engines.TokenStore
+	router     *engines.Router
+	authRouter *engines.Router
+	tokens     *token.Store
+	policies   *policyStore
 
-	// mu orders lifecycle changes (init, unseal, seal) against each other;
-	// requests check Sealed on the barrier, which has its own lock.
-	mu          sync.Mutex
+	// mu orders lifecycle changes (init, unseal, seal) against each other.
+	mu sync.Mutex
+	// stopServices ends the background services of an active node.
+	stopServices context.CancelFunc
+	// active is set once everything an unsealed node needs is loaded, and
+	// cleared before anything is torn down; requests are served only while
+	// it is set.
+	active atomic.Bool
+	// status is what status endpoints report, readable without mu so
+	// probes never wait behind a lifecycle change.
+	status atomic.Pointer[activeStatus]
+}
+
+// activeStatus is the cluster identity and activation time of an active node.
+type activeStatus struct {
 	info        clusterInfo
 	activeSince time.Time
 }
@@ -84,15 +107,27 @@ func New(cfg Config) *System {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &System{
-		barrier: cfg.Barrier,
-		cluster: cfg.Cluster,
-		logger:  logger,
-		apiAddr: cfg.APIAddr,
-		version: cfg.Version,
-		router:  engines.NewRouter(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)),
-		tokens:  engines.NewTokenStore(cfg.Barrier),
+	s := &System{
+		barrier:      cfg.Barrier,
+		cluster:      cfg.Cluster,
+		logger:       logger,
+		apiAddr:      cfg.APIAddr,
+		version:      cfg.Version,
+		tidyInterval: cfg.TokenTidyInterval,
+		router:       engines.NewRouter(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)),
+		authRouter:   engines.NewRouter(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories)),
+		policies:     newPolicyStore(engines.NewView(cfg.Barrier, "core/policy/")),
 	}
+	s.tokens = token.New(token.Config{
+		Storage: engines.NewView(cfg.Barrier, "core/token/"),
+		Logger:  logger.With("component", "token"),
+		HasSudo: s.hasSudo,
+	})
+	s.authRouter.AddBuiltin(engines.MountEntry{
+		Path: "token/", Type: "token", Description: "token based credentials",
+		Accessor: "auth_token", UUID: "token",
+	}, s.tokens)
+	return s
 }
 
 // InitRequest is the body of PUT sys/init.
@@ -117,7 +152,7 @@ func (s *System) Initialized(ctx context.Context) (bool, error) {
 // Init initialises the barrier, then, unsealed for a moment with the new
 // shares, creates the root token and the cluster identity, and seals again
 // (as Vault does: init leaves the node sealed).
-func (s *System) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
+func (s *System) Init(ctx context.Context, req InitRequest) (_ *InitResult, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res, err := s.barrier.Initialize(ctx, seal.InitParams{
@@ -127,6 +162,19 @@ func (s *System) Init(ctx context.Context, req InitRequest) (*InitResult, error)
 	if err != nil {
 		return nil, initError(err)
 	}
+	// The barrier is now initialised: finish even if the client goes away,
+	// and never leave shares behind if a later step fails.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	defer func() {
+		if err != nil {
+			s.barrier.ResetUnseal()
+			for _, share := range res.Shares {
+				clear(share)
+			}
+			s.logger.Error("init failed after the keys were written; the node needs a fresh data directory", "error", err)
+		}
+	}()
 	for _, share := range res.Shares[:req.SecretThreshold] {
 		if _, err := s.barrier.Unseal(ctx, share); err != nil {
 			return nil, fmt.Errorf("system: unseal after init: %w", err)
@@ -134,6 +182,9 @@ func (s *System) Init(ctx context.Context, req InitRequest) (*InitResult, error)
 	}
 	defer s.sealLocked()
 	if err := s.tokens.Load(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.policies.ensureDefault(ctx); err != nil {
 		return nil, err
 	}
 	root, err := s.tokens.CreateRoot(ctx, req.RootTokenID)
@@ -196,20 +247,66 @@ func (s *System) postUnseal(ctx context.Context) error {
 	if err := s.tokens.Load(ctx); err != nil {
 		return err
 	}
+	if err := s.policies.ensureDefault(ctx); err != nil {
+		return err
+	}
 	if err := s.router.Load(ctx); err != nil {
+		return err
+	}
+	if err := s.authRouter.Load(ctx); err != nil {
 		return err
 	}
 	raw, err := s.barrier.Get(ctx, clusterInfoKey)
 	if err != nil {
 		return fmt.Errorf("system: read cluster info: %w", err)
 	}
+	st := &activeStatus{activeSince: time.Now().UTC()}
 	if raw != nil {
-		if err := json.Unmarshal(raw, &s.info); err != nil {
+		if err := json.Unmarshal(raw, &st.info); err != nil {
 			return fmt.Errorf("system: decode cluster info: %w", err)
 		}
 	}
-	s.activeSince = time.Now().UTC()
+	s.status.Store(st)
+	s.active.Store(true)
+	svcCtx, cancel := context.WithCancel(context.Background())
+	s.stopServices = cancel
+	go s.tidyTokens(svcCtx)
 	return nil
+}
+
+// tidyTokens tidies the token store periodically while this node is active
+// and leads: a token that expires is refused at once by Lookup, and tidy
+// removes its record and revokes its children.
+func (s *System) tidyTokens(ctx context.Context) {
+	every := s.tidyInterval
+	if every == 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !s.cluster.IsLeader() {
+			continue
+		}
+		if _, err := s.tokens.Tidy(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("token tidy failed", "error", err)
+		}
+	}
+}
+
+// hasSudo reports whether a token's policies grant sudo on path; the token
+// store asks it before privileged creates (no_parent, id, period).
+func (s *System) hasSudo(ctx context.Context, te *engines.TokenEntry, path string) bool {
+	acl, err := s.policies.acl(ctx, te.Policies)
+	if err != nil {
+		return false
+	}
+	return acl.IsRoot() || acl.Allowed(path, string(engines.UpdateOperation), nil).Sudo
 }
 
 // ResetUnseal discards the shares submitted so far.
@@ -224,17 +321,28 @@ func (s *System) Seal() {
 }
 
 func (s *System) sealLocked() {
-	s.router.Reset()
-	s.tokens.Reset()
+	if s.stopServices != nil {
+		s.stopServices()
+		s.stopServices = nil
+	}
+	s.active.Store(false)
+	s.status.Store(nil)
 	s.barrier.Seal()
+	s.router.Reset()
+	s.authRouter.Reset()
+	s.tokens.Reset()
+	s.policies.reset()
 }
 
 // Sealed reports whether the node is sealed.
 func (s *System) Sealed() bool { return s.barrier.Sealed() }
 
+// Active reports whether the node is unsealed and fully loaded.
+func (s *System) Active() bool { return s.active.Load() }
+
 // Mount mounts a backend; used by dev mode and sys/mounts.
 func (s *System) Mount(ctx context.Context, e engines.MountEntry) error {
-	if s.barrier.Sealed() {
+	if !s.active.Load() {
 		return engines.ErrSealed
 	}
 	return s.router.Mount(ctx, e)

@@ -51,7 +51,9 @@ var (
 // limits as it goes, with numbers kept as json.Number. An empty body is an
 // empty object.
 func decodeBody(body []byte, lim Limits) (map[string]any, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
+	// An empty body and a bare null (what clients send for "no data") are
+	// both an empty object.
+	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == "null" {
 		return map[string]any{}, nil
 	}
 	d := json.NewDecoder(bytes.NewReader(body))

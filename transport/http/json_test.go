@@ -14,6 +14,7 @@ func TestDecodeBody(t *testing.T) {
 	}{
 		{"empty", "", true},
 		{"spaces", "  \n", true},
+		{"null", " null ", true},
 		{"object", `{"a":1,"b":"x","c":[true,null]}`, true},
 		{"nested to the limit", `{"a":{"b":{"c":[1]}}}`, true},
 		{"too deep", `{"a":{"b":{"c":{"d":[1]}}}}`, false},
