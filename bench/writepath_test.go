@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -69,6 +70,29 @@ func mustStack(tb testing.TB) *stack {
 	return &stack{handler: apihttp.New(apihttp.Config{Node: sys}), token: res.RootToken}
 }
 
+// withPolicyToken writes a policy granting KV v2 access under secret/ and
+// switches the stack to a token that holds only it (and default).
+func (s *stack) withPolicyToken(tb testing.TB) {
+	tb.Helper()
+	pol := `{"policy":"path \"secret/data/*\" { capabilities = [\"create\", \"read\", \"update\"] }\npath \"secret/data/admin/*\" { capabilities = [\"deny\"] }\npath \"secret/metadata/+/x\" { capabilities = [\"list\"] }"}`
+	if code := s.do(tb, "PUT", "sys/policies/acl/bench", pol); code != http.StatusNoContent {
+		tb.Fatalf("write policy: status %d", code)
+	}
+	req := httptest.NewRequest("POST", "/v1/auth/token/create", strings.NewReader(`{"policies":["bench"]}`))
+	req.Header.Set("X-Vault-Token", s.token)
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	var out struct {
+		Auth struct {
+			ClientToken string `json:"client_token"`
+		} `json:"auth"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Auth.ClientToken == "" {
+		tb.Fatalf("create token: %d %s", rec.Code, rec.Body.String())
+	}
+	s.token = out.Auth.ClientToken
+}
+
 func (s *stack) do(tb testing.TB, method, path, body string) int {
 	req := httptest.NewRequest(method, "/v1/"+path, strings.NewReader(body))
 	req.Header.Set("X-Vault-Token", s.token)
@@ -120,14 +144,23 @@ func runClients(b *testing.B, clients int, op func(i int64) int) {
 }
 
 // BenchmarkKVv2Get is the single-node read path: a linearizable KV v2
-// read through the handler.
+// read through the handler, with the root token and with a token whose
+// policy is checked on every request (the difference is the ACL's cost).
 func BenchmarkKVv2Get(b *testing.B) {
+	b.Run("token=root", func(b *testing.B) { benchGet(b, false) })
+	b.Run("token=policy", func(b *testing.B) { benchGet(b, true) })
+}
+
+func benchGet(b *testing.B, policyToken bool) {
 	s := mustStack(b)
 	body := `{"data":{"value":"` + value128 + `"}}`
 	for i := 0; i < 100; i++ {
 		if code := s.do(b, "PUT", fmt.Sprintf("secret/data/k%d", i), body); code != http.StatusOK {
 			b.Fatalf("seed put: %d", code)
 		}
+	}
+	if policyToken {
+		s.withPolicyToken(b)
 	}
 	b.ResetTimer()
 	runClients(b, 32, func(i int64) int {
