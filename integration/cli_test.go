@@ -13,8 +13,14 @@ import (
 // returns stdout, stderr and the exit code.
 func cli(t testing.TB, n *Node, token, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return cliEnv(t, n, t.TempDir(), token, stdin, args...)
+}
+
+// cliEnv is cli with a given HOME, where the token helper file lives.
+func cliEnv(t testing.TB, n *Node, home, token, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
-	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "VAULT_ADDR=http://" + n.Addr}
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "VAULT_ADDR=http://" + n.Addr}
 	if token != "" {
 		env = append(env, "VAULT_TOKEN="+token)
 	}

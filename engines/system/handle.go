@@ -11,7 +11,7 @@ import (
 
 // sysSudoPaths are the sys/ paths that need the sudo capability, as in
 // Vault (relative to sys/; a trailing '*' matches any suffix).
-var sysSudoPaths = []string{"seal", "step-down", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root", "capabilities-accessor"}
+var sysSudoPaths = []string{"seal", "step-down", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root"}
 
 // target is where a request goes once resolved.
 type target struct {
