@@ -180,3 +180,65 @@ func TestTokenTree(t *testing.T) {
 		t.Fatalf("orphan after parent revoked: %v", err)
 	}
 }
+
+// TestNoPathTricks checks that a policy cannot be sidestepped by spelling
+// a path differently, and that disabling an auth method ends its tokens.
+func TestNoPathTricks(t *testing.T) {
+	n := mustStartDevNode(t, "root-tricks")
+	ctx := t.Context()
+	root := n.Client("root-tricks")
+	pol := `
+path "auth/token/*"      { capabilities = ["create", "read", "update", "list"] }
+path "auth/token/create" { capabilities = ["deny"] }
+path "sys/policies/acl/*"     { capabilities = ["update", "read"] }
+path "sys/policies/acl/admin" { capabilities = ["deny"] }
+`
+	if err := root.Sys().PutPolicyWithContext(ctx, "tricky", pol); err != nil {
+		t.Fatalf("put policy: %v", err)
+	}
+	sec, err := root.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{"tricky"}})
+	if err != nil {
+		t.Fatalf("create token: %v", err)
+	}
+	tok := sec.Auth.ClientToken
+	base := "http://" + n.Addr + "/v1/"
+	for _, p := range []string{"auth/token/create", "auth/token/create/", "auth/token//create", "auth/token/./create", "auth/token/x/../create"} {
+		if code, body := rawRequest(t, "POST", base+p, tok, "", `{}`); code < 400 || code >= 500 {
+			t.Errorf("POST %s with create denied: status %d %s", p, code, body)
+		}
+	}
+	if code, _ := rawRequest(t, "LIST", base+"auth/token//accessors", tok, "", ""); code < 400 || code >= 500 {
+		t.Errorf("LIST auth/token//accessors without sudo: status %d", code)
+	}
+	for _, name := range []string{"admin", "ADMIN", "Admin"} {
+		code, _ := rawRequest(t, "PUT", base+"sys/policies/acl/"+name, tok, "", `{"policy":"path \"*\" { capabilities = [\"sudo\", \"read\"] }"}`)
+		if code < 400 || code >= 500 {
+			t.Errorf("PUT sys/policies/acl/%s with admin denied: status %d", name, code)
+		}
+	}
+	if got, _ := root.Sys().GetPolicyWithContext(ctx, "admin"); got != "" {
+		t.Fatalf("policy admin was written: %q", got)
+	}
+
+	// Disabling an auth method revokes the tokens it issued.
+	if err := root.Sys().EnableAuthWithOptionsWithContext(ctx, "userpass", &vault.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatalf("enable userpass: %v", err)
+	}
+	if _, err := root.Logical().WriteWithContext(ctx, "auth/userpass/users/bob", map[string]any{"password": "pw"}); err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	login, err := n.Client("").Logical().WriteWithContext(ctx, "auth/userpass/login/bob", map[string]any{"password": "pw"})
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	bob := n.Client(login.Auth.ClientToken)
+	if _, err := bob.Auth().Token().LookupSelfWithContext(ctx); err != nil {
+		t.Fatalf("login token before disable: %v", err)
+	}
+	if err := root.Sys().DisableAuthWithContext(ctx, "userpass"); err != nil {
+		t.Fatalf("disable userpass: %v", err)
+	}
+	if _, err := bob.Auth().Token().LookupSelfWithContext(ctx); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("login token after its auth method was disabled: want 403, got %v", err)
+	}
+}

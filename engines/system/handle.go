@@ -63,6 +63,13 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (*engines.Res
 	if err != nil {
 		return nil, err
 	}
+	// A limited-use token spends a use on every request it authenticates,
+	// refused ones included, so it cannot probe without limit.
+	if tok.NumUses > 0 {
+		if err := s.tokens.Use(ctx, tok); err != nil {
+			return nil, engines.ErrPermissionDenied
+		}
+	}
 	acl, err := s.policies.acl(ctx, tok.Policies)
 	if err != nil {
 		return nil, fmt.Errorf("system: compile acl: %w", err)
@@ -84,11 +91,6 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (*engines.Res
 	}
 	if !t.found {
 		return nil, &engines.Error{Code: engines.CodeNotFound, Message: fmt.Sprintf("no handler for route %q. route entry not found.", fullPath)}
-	}
-	if tok.NumUses > 0 {
-		if err := s.tokens.Use(ctx, tok); err != nil {
-			return nil, engines.ErrPermissionDenied
-		}
 	}
 	req.Token = tok
 	if t.sys {
@@ -205,6 +207,13 @@ func (s *System) serve(ctx context.Context, req *engines.Request, t target) (*en
 	}
 	if !strings.HasPrefix(req.MountPoint, "auth/") {
 		return nil, fmt.Errorf("system: backend at %s returned an auth block", req.MountPoint)
+	}
+	// The auth mount's tuned TTLs bound the tokens it issues.
+	if me := t.resolved.Entry; me.DefaultLeaseTTL > 0 && resp.Auth.LeaseDuration == 0 && resp.Auth.Period == 0 {
+		resp.Auth.LeaseDuration = me.DefaultLeaseTTL
+	}
+	if me := t.resolved.Entry; me.MaxLeaseTTL > 0 && (resp.Auth.ExplicitMaxTTL == 0 || resp.Auth.ExplicitMaxTTL > me.MaxLeaseTTL) {
+		resp.Auth.ExplicitMaxTTL = me.MaxLeaseTTL
 	}
 	entry, err := s.tokens.CreateFromAuth(ctx, req, resp.Auth)
 	if err != nil {

@@ -66,11 +66,16 @@ func (ps *policyStore) reset() {
 	ps.cache.Purge()
 }
 
-// normalizePolicyName lower-cases a name and checks its characters.
+// normalizePolicyName checks a policy name. A name that is not already
+// lower case and trimmed is refused rather than folded: the ACL checked
+// the path as written, so folding "ADMIN" into "admin" after the check
+// would let a caller write a policy its own policy denies.
 func normalizePolicyName(name string) (string, error) {
-	name = strings.ToLower(strings.TrimSpace(name))
 	if name == "" {
 		return "", engines.BadRequest("policy name must be provided")
+	}
+	if norm := strings.ToLower(strings.TrimSpace(name)); norm != name {
+		return "", engines.BadRequest("policy names are lower case without surrounding spaces; use %q", norm)
 	}
 	if strings.ContainsAny(name, "/\\ \t\n") || len(name) > 128 {
 		return "", engines.BadRequest("invalid policy name %q", name)

@@ -102,6 +102,10 @@ func (s *System) listMounts(*engines.Request) (*engines.Response, error) {
 }
 
 func (s *System) mountPath(ctx context.Context, req *engines.Request, path string) (*engines.Response, error) {
+	// The stock client tunes auth methods through sys/mounts/auth/<path>/tune.
+	if rest, ok := strings.CutPrefix(path, "auth/"); ok && strings.HasSuffix(strings.TrimSuffix(rest, "/"), "/tune") {
+		return s.tablePath(ctx, req, s.authRouter, rest, engines.MountEntry{})
+	}
 	return s.tablePath(ctx, req, s.router, path, systemMount)
 }
 

@@ -77,8 +77,10 @@ type System struct {
 
 	// mu orders lifecycle changes (init, unseal, seal) against each other.
 	mu sync.Mutex
-	// stopServices ends the background services of an active node.
+	// stopServices ends the background services of an active node;
+	// services waits for them.
 	stopServices context.CancelFunc
+	services     sync.WaitGroup
 	// active is set once everything an unsealed node needs is loaded, and
 	// cleared before anything is torn down; requests are served only while
 	// it is set.
@@ -270,7 +272,11 @@ func (s *System) postUnseal(ctx context.Context) error {
 	s.active.Store(true)
 	svcCtx, cancel := context.WithCancel(context.Background())
 	s.stopServices = cancel
-	go s.tidyTokens(svcCtx)
+	s.services.Add(1)
+	go func() {
+		defer s.services.Done()
+		s.tidyTokens(svcCtx)
+	}()
 	return nil
 }
 
@@ -324,6 +330,7 @@ func (s *System) sealLocked() {
 	if s.stopServices != nil {
 		s.stopServices()
 		s.stopServices = nil
+		s.services.Wait()
 	}
 	s.active.Store(false)
 	s.status.Store(nil)

@@ -132,7 +132,7 @@ func (s *Store) handleCreate(ctx context.Context, req *engines.Request, orphan b
 	now := s.now()
 	r := &record{
 		parent:      parent.Accessor,
-		Path:        "auth/token/" + strings.Trim(req.Path, "/"),
+		Path:        "auth/token/" + req.Path,
 		Meta:        p.meta,
 		DisplayName: "token",
 		NumUses:     p.numUses,

@@ -22,7 +22,10 @@ func (s *Store) HandleRequest(ctx context.Context, req *engines.Request) (*engin
 	if req.Token == nil {
 		return nil, engines.ErrPermissionDenied
 	}
-	path := strings.Trim(req.Path, "/")
+	path, ok := routePath(req)
+	if !ok {
+		return nil, engines.ErrUnsupportedPath
+	}
 	op := req.Operation
 	write := []engines.Operation{engines.UpdateOperation, engines.CreateOperation}
 	readWrite := append([]engines.Operation{engines.ReadOperation}, write...)
@@ -51,9 +54,48 @@ func (s *Store) HandleRequest(ctx context.Context, req *engines.Request) (*engin
 	case path == "accessors":
 		return allowed(op, []engines.Operation{engines.ListOperation}, func() (*engines.Response, error) { return s.listAccessors(ctx) })
 	case path == "tidy":
-		return allowed(op, write, func() (*engines.Response, error) { return s.handleTidy(ctx), nil })
+		return allowed(op, write, func() (*engines.Response, error) { return s.handleTidy(ctx) })
 	}
 	return nil, engines.ErrUnsupportedPath
+}
+
+// Exists tells the system's ACL check whether a write creates or updates:
+// a write to roles/<name> is a create when the role does not exist yet
+// (so a create-only policy can add roles but not change them, and an
+// update-only one the reverse), as in Vault. Every other write to the
+// token store is checked as an update, as Vault does. The path is taken
+// as HandleRequest routes it.
+func (s *Store) Exists(ctx context.Context, req *engines.Request) (bool, error) {
+	path, ok := routePath(req)
+	if !ok {
+		return true, nil
+	}
+	name, isRole := strings.CutPrefix(path, "roles/")
+	if !isRole {
+		return true, nil
+	}
+	r, err := s.readRole(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	return r != nil, nil
+}
+
+// routePath is the path HandleRequest routes on: req.Path exactly as the
+// ACL saw it, except that a list may carry one trailing slash
+// ("accessors/", "roles/"). Anything else with a leading or trailing
+// slash or an empty segment is no path of the store (ok false), so a
+// policy on "auth/token/create" cannot be sidestepped through
+// "auth/token/create/" or "auth/token//create".
+func routePath(req *engines.Request) (path string, ok bool) {
+	path = req.Path
+	if req.Operation == engines.ListOperation {
+		path = strings.TrimSuffix(path, "/")
+	}
+	if path == "" || strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") || strings.Contains(path, "//") {
+		return "", false
+	}
+	return path, true
 }
 
 func allowed(op engines.Operation, ops []engines.Operation, f func() (*engines.Response, error)) (*engines.Response, error) {

@@ -2,8 +2,11 @@ package token
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+
+	"coffer/engines"
 )
 
 // Revoke revokes the token with this ID and its whole child tree. An
@@ -34,6 +37,64 @@ func (s *Store) RevokeOrphan(ctx context.Context, id string) error {
 		return err
 	}
 	return s.revokeKey(ctx, f.key, revokeOrphan)
+}
+
+// RevokeByPath revokes, each with its child tree, every token whose
+// creation path (TokenEntry.Path) starts with prefix: given
+// "auth/userpass/" (with its slash, so "auth/userpass2/" is spared), every
+// token a login at that auth mount issued. The system calls it when an
+// auth method is disabled, after unmounting it so no new login races the
+// scan. It returns how many matching tokens it revoked itself; a token
+// already taken down with a matching parent earlier in the scan, and the
+// non-matching descendants revoked with their trees, are not counted.
+//
+// There is no index by path: it lists and decodes every token record,
+// O(N) in the number of tokens, so it is for rare administrative events,
+// never per request. It is idempotent (tokens already gone are skipped,
+// revocations already under way are finished) and safe to run alongside
+// requests: each revocation takes the record's lock as Revoke does, and a
+// child created under a matching token while it dies revokes itself
+// (Store.create). An empty prefix is refused rather than revoking every
+// token. Records that cannot be read or revoked are skipped and reported
+// in the error, joined; run it again (or Tidy) to finish.
+func (s *Store) RevokeByPath(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, errEmptyPrefix
+	}
+	keys, err := s.storage.List(ctx, idPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("token: revoke by path: list tokens: %w", err)
+	}
+	revoked := 0
+	var errs []error
+	failed := 0
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return revoked, err
+		}
+		r, err := s.read(ctx, key)
+		if err == nil && (r == nil || !strings.HasPrefix(r.Path, prefix)) {
+			continue
+		}
+		if err == nil {
+			err = s.revokeKey(ctx, key, revokeTree)
+		}
+		if errors.Is(err, engines.ErrSealed) {
+			return revoked, err
+		}
+		if err != nil {
+			failed++
+			if len(errs) < 8 {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		revoked++
+	}
+	if failed > 0 {
+		return revoked, fmt.Errorf("token: revoke by path: %d tokens left: %w", failed, errors.Join(errs...))
+	}
+	return revoked, nil
 }
 
 // revokeKey marks the record at key as being revoked (which kills it at

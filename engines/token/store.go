@@ -60,14 +60,22 @@ type Store struct {
 
 	locks [lockShards]sync.Mutex
 
-	tidying atomic.Bool
-	tidyWG  sync.WaitGroup
+	// bgMu guards bgCtx and bgCancel, and orders tidyWG.Add (handleTidy)
+	// before tidyWG.Wait (Reset). bgCtx lives from Load to Reset: the
+	// background work a request starts (the manual tidy) runs under it,
+	// so sealing stops that work and waits for it.
+	bgMu     sync.Mutex
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	tidying  atomic.Bool
+	tidyWG   sync.WaitGroup
 }
 
 var (
-	_ engines.Backend      = (*Store)(nil)
-	_ engines.PathsSudo    = (*Store)(nil)
-	_ engines.TokenCreator = (*Store)(nil)
+	_ engines.Backend          = (*Store)(nil)
+	_ engines.PathsSudo        = (*Store)(nil)
+	_ engines.TokenCreator     = (*Store)(nil)
+	_ engines.ExistenceChecker = (*Store)(nil)
 )
 
 // Storage layout, all under Config.Storage.
@@ -93,8 +101,9 @@ var (
 	// is gone). It reaches the client as a plain 403, like any bad token.
 	ErrUsesExhausted = &engines.Error{Code: engines.CodePermissionDenied, Message: "permission denied"}
 
-	errCorrupt = errors.New("token: corrupt record")
-	errNoEntry = errors.New("token: nil token entry")
+	errCorrupt     = errors.New("token: corrupt record")
+	errNoEntry     = errors.New("token: nil token entry")
+	errEmptyPrefix = errors.New("token: empty path prefix")
 )
 
 // New returns a store over cfg.Storage; Load must run (after unseal)
@@ -156,12 +165,27 @@ func (s *Store) Load(ctx context.Context) error {
 	s.keys = kr
 	s.mu.Unlock()
 	old.zero()
+	s.bgMu.Lock()
+	if s.bgCtx == nil {
+		s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	}
+	s.bgMu.Unlock()
 	return nil
 }
 
-// Reset zeroes and forgets the salt; called when the node seals. Every
-// method fails with engines.ErrSealed until the next Load.
+// Reset stops the store's background work (a tidy started through
+// auth/token/tidy), waits for it to return, then zeroes and forgets the
+// salt; called when the node seals. Every method fails with
+// engines.ErrSealed until the next Load.
 func (s *Store) Reset() {
+	s.bgMu.Lock()
+	if s.bgCancel != nil {
+		s.bgCancel()
+	}
+	s.bgCtx, s.bgCancel = nil, nil
+	s.bgMu.Unlock()
+	s.tidyWG.Wait()
+
 	s.mu.Lock()
 	old := s.keys
 	s.keys = nil

@@ -76,6 +76,9 @@ func (s *Store) Tidy(ctx context.Context) (TidyResult, error) {
 		return res, fmt.Errorf("token: tidy: list accessors: %w", err)
 	}
 	for _, ak := range akeys {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
 		removed, err := s.tidyAccessor(ctx, ak)
 		if err != nil {
 			fail(err)
@@ -230,18 +233,33 @@ const (
 )
 
 // handleTidy starts Tidy in the background, as Vault does (202 and a
-// warning); one pass at a time.
-func (s *Store) handleTidy(ctx context.Context) *engines.Response {
-	if !s.tidying.CompareAndSwap(false, true) {
-		return &engines.Response{Warnings: []string{tidyRunning}}
+// warning); one pass at a time. The pass keeps the request context's
+// values but not its cancellation, and stops when the store is Reset
+// (sealed), which waits for it.
+func (s *Store) handleTidy(ctx context.Context) (*engines.Response, error) {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgCtx == nil {
+		return nil, engines.ErrSealed
 	}
+	if !s.tidying.CompareAndSwap(false, true) {
+		return &engines.Response{Warnings: []string{tidyRunning}}, nil
+	}
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(s.bgCtx, cancel)
 	s.tidyWG.Add(1)
 	go func() {
 		defer s.tidyWG.Done()
 		defer s.tidying.Store(false)
-		if _, err := s.Tidy(context.WithoutCancel(ctx)); err != nil {
+		defer cancel()
+		defer stop()
+		_, err := s.Tidy(tctx)
+		switch {
+		case err != nil && tctx.Err() != nil:
+			s.logger.Info("token tidy stopped", "error", err)
+		case err != nil:
 			s.logger.Error("token tidy failed", "error", err)
 		}
 	}()
-	return &engines.Response{StatusCode: 202, Warnings: []string{tidyStarted}}
+	return &engines.Response{StatusCode: 202, Warnings: []string{tidyStarted}}, nil
 }

@@ -1,10 +1,15 @@
 package token
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"coffer/engines"
+	"coffer/engines/enginestest"
 )
 
 func TestTidy(t *testing.T) {
@@ -90,4 +95,79 @@ func TestListAccessors(t *testing.T) {
 	}
 	_, err := e.do(engines.ReadOperation, "accessors", e.root, nil)
 	wantCode(t, err, engines.CodeUnsupportedOperation, "")
+}
+
+// blockingStorage holds a List of the token records, once armed, until
+// the caller's context is cancelled or the test releases it.
+type blockingStorage struct {
+	*enginestest.Storage
+	armed    atomic.Bool
+	entered  chan struct{}
+	release  chan struct{}
+	canceled atomic.Bool
+}
+
+func (b *blockingStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	if prefix == idPrefix && b.armed.CompareAndSwap(true, false) {
+		close(b.entered)
+		select {
+		case <-ctx.Done():
+			b.canceled.Store(true)
+			return nil, ctx.Err()
+		case <-b.release:
+		}
+	}
+	return b.Storage.List(ctx, prefix)
+}
+
+// TestResetStopsTidy: sealing cancels a tidy started through the endpoint
+// and waits for it before the salt is zeroed; the store then starts tidy
+// again after the next Load.
+func TestResetStopsTidy(t *testing.T) {
+	bs := &blockingStorage{entered: make(chan struct{}), release: make(chan struct{})}
+	e := mustEnv(t, func(c *Config) { bs.Storage = c.Storage.(*enginestest.Storage); c.Storage = bs })
+	t.Cleanup(func() { close(bs.release) }) // never leave the tidy stuck if Reset does not stop it
+	bs.armed.Store(true)
+	// The request's context ends with the request; the tidy outlives it.
+	reqCtx, cancelReq := context.WithCancel(e.ctx)
+	te := e.mustLookup(e.root)
+	resp, err := e.s.HandleRequest(reqCtx, &engines.Request{Operation: engines.UpdateOperation, Path: "tidy", ClientToken: e.root, Token: te})
+	cancelReq()
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("tidy: %+v %v", resp, err)
+	}
+	select {
+	case <-bs.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tidy never started")
+	}
+	if bs.canceled.Load() {
+		t.Fatal("tidy stopped with the request")
+	}
+	kr := e.s.keys
+	done := make(chan struct{})
+	go func() { e.s.Reset(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Reset did not stop the running tidy")
+	}
+	if !bs.canceled.Load() || e.s.tidying.Load() {
+		t.Fatalf("tidy still running after Reset (canceled %v)", bs.canceled.Load())
+	}
+	if !bytes.Equal(kr.salt, make([]byte, saltBytes)) {
+		t.Fatal("salt not zeroed")
+	}
+	// Sealed: no tidy starts.
+	if _, err := e.s.handleTidy(e.ctx); !errors.Is(err, engines.ErrSealed) {
+		t.Fatalf("tidy while sealed: %v", err)
+	}
+	if err := e.s.Load(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp = e.mustDo(engines.UpdateOperation, "tidy", e.root, nil)
+	if resp.StatusCode != 202 {
+		t.Fatalf("tidy after reload: %+v", resp)
+	}
+	e.s.tidyWG.Wait()
 }

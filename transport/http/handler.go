@@ -78,6 +78,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusNotFound, "unsupported path")
 		return
 	}
+	if !canonical(path) {
+		writeErrorStatus(w, http.StatusBadRequest, "invalid request path: empty, '.' or '..' segments are not allowed")
+		return
+	}
 	switch path {
 	case "sys/init":
 		h.serveInit(w, r)
@@ -92,6 +96,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.serveLogical(w, r, path)
 	}
+}
+
+// canonical reports whether path has no empty, "." or ".." segment (one
+// trailing slash is allowed, for list requests). Policies and backends see
+// exactly this string, so "a//b" or "a/./b" can never be checked as one
+// path and served as another.
+func canonical(path string) bool {
+	if path == "" {
+		return false
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(path, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // readBody reads the body within limit bytes.

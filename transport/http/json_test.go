@@ -70,3 +70,21 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 	})
 }
+
+func TestCanonical(t *testing.T) {
+	for path, want := range map[string]bool{
+		"secret/data/a":      true,
+		"secret/metadata/a/": true,
+		"":                   false,
+		"/secret":            false,
+		"a//b":               false,
+		"a/./b":              false,
+		"a/../b":             false,
+		"a/b/..":             false,
+		"a//":                false,
+	} {
+		if got := canonical(path); got != want {
+			t.Errorf("canonical(%q) = %v, want %v", path, got, want)
+		}
+	}
+}

@@ -46,6 +46,7 @@ type authBlock struct {
 	EntityID      string            `json:"entity_id"`
 	TokenType     string            `json:"token_type"`
 	Orphan        bool              `json:"orphan"`
+	NumUses       int               `json:"num_uses"`
 }
 
 func newEnvelope(id, mountType string, resp *engines.Response) *envelope {
@@ -60,7 +61,7 @@ func newEnvelope(id, mountType string, resp *engines.Response) *envelope {
 			ClientToken: a.ClientToken, Accessor: a.Accessor, Policies: a.Policies,
 			TokenPolicies: a.TokenPolicies, Metadata: a.Metadata,
 			LeaseDuration: int64(a.LeaseDuration / time.Second), Renewable: a.Renewable,
-			EntityID: a.EntityID, TokenType: a.TokenType, Orphan: a.Orphan,
+			EntityID: a.EntityID, TokenType: a.TokenType, Orphan: a.Orphan, NumUses: a.NumUses,
 		}
 	}
 	return env

@@ -75,6 +75,7 @@ type backend struct {
 var (
 	_ engines.Backend              = (*backend)(nil)
 	_ engines.PathsUnauthenticated = (*backend)(nil)
+	_ engines.ExistenceChecker     = (*backend)(nil)
 )
 
 // Factory builds an AppRole backend for one mount.
@@ -122,9 +123,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *engines.Request) (*eng
 		}
 		return b.listRoles(ctx)
 	}
-	name := strings.ToLower(parts[1])
-	if name == "" || len(name) > maxHMACInput || !nameRe.MatchString(name) {
-		return nil, engines.ErrUnsupportedPath
+	name, err := pathName(parts[1])
+	if err != nil {
+		return nil, err
 	}
 	switch len(parts) {
 	case 2:
@@ -135,6 +136,21 @@ func (b *backend) HandleRequest(ctx context.Context, req *engines.Request) (*eng
 		return b.handleSecretIDOp(ctx, req.Operation, name, parts[2]+"/"+parts[3], f)
 	}
 	return nil, engines.ErrUnsupportedPath
+}
+
+// pathName returns the role named by a path segment. A name that is not
+// lower case is refused, not folded: the ACL matched the path as written,
+// so folding would let a write to role/ADMIN reach the role a policy
+// guards as role/admin.
+func pathName(seg string) (string, error) {
+	lower := strings.ToLower(seg)
+	if lower == "" || len(lower) > maxHMACInput || !nameRe.MatchString(lower) {
+		return "", engines.ErrUnsupportedPath
+	}
+	if seg != lower {
+		return "", engines.BadRequest("role names are lower case; use %q", lower)
+	}
+	return seg, nil
 }
 
 func (b *backend) handleRole(ctx context.Context, op engines.Operation, name string, f tokenfields.Fields) (*engines.Response, error) {

@@ -45,7 +45,7 @@ func TestRoleWriteRead(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := mustHarness(t)
-			h.mustDo(t, engines.UpdateOperation, "role/My-Role", tc.settings)
+			h.mustDo(t, engines.UpdateOperation, "role/my-role", tc.settings)
 			resp := h.mustDo(t, engines.ReadOperation, "role/my-role", "")
 			jsonEqual(t, resp.Data, tc.want)
 		})

@@ -47,6 +47,7 @@ type backend struct {
 var (
 	_ engines.Backend              = (*backend)(nil)
 	_ engines.PathsUnauthenticated = (*backend)(nil)
+	_ engines.ExistenceChecker     = (*backend)(nil)
 )
 
 // Factory builds a userpass backend for one mount.
@@ -94,9 +95,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *engines.Request) (*eng
 		}
 		return b.listUsers(ctx)
 	}
-	name := strings.ToLower(parts[1])
-	if !validName(name) {
-		return nil, engines.ErrUnsupportedPath
+	name, err := pathName(parts[1])
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case len(parts) == 2:
@@ -121,6 +122,21 @@ func (b *backend) HandleRequest(ctx context.Context, req *engines.Request) (*eng
 		return nil, b.setPolicies(ctx, name, f)
 	}
 	return nil, engines.ErrUnsupportedPath
+}
+
+// pathName returns the user named by a path segment outside login. A name
+// that is not lower case is refused, not folded: the ACL matched the path
+// as written, so folding would let a write to users/ADMIN reach the user a
+// policy guards as users/admin.
+func pathName(seg string) (string, error) {
+	lower := strings.ToLower(seg)
+	if !validName(lower) {
+		return "", engines.ErrUnsupportedPath
+	}
+	if seg != lower {
+		return "", engines.BadRequest("user names are lower case; use %q", lower)
+	}
+	return seg, nil
 }
 
 func validName(name string) bool {

@@ -37,7 +37,7 @@ func TestUserWriteRead(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := mustHarness(t, cheapKDF)
-			h.mustDo(t, engines.UpdateOperation, "users/Alice", tc.settings)
+			h.mustDo(t, engines.UpdateOperation, "users/alice", tc.settings)
 			resp := h.mustDo(t, engines.ReadOperation, "users/alice", "")
 			jsonEqual(t, resp.Data, tc.want)
 		})
@@ -84,7 +84,7 @@ func TestUserUpdateListDelete(t *testing.T) {
 			t.Fatalf("list %s: %+v", p, list.Data)
 		}
 	}
-	h.mustDo(t, engines.DeleteOperation, "users/ALICE", "")
+	h.mustDo(t, engines.DeleteOperation, "users/alice", "")
 	if resp := h.mustDo(t, engines.ReadOperation, "users/alice", ""); resp != nil {
 		t.Fatalf("read after delete: %+v", resp.Data)
 	}
