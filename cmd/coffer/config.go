@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"coffer/audit"
+
 	"github.com/hashicorp/hcl"
 	"github.com/hashicorp/hcl/hcl/ast"
 )
@@ -21,6 +23,16 @@ type serverConfig struct {
 	ClusterAddr  string
 	DisableMlock bool
 	LogLevel     string
+	// Audit are the audit devices to enable at unseal (OpenBao's shape:
+	// audit "file" "name" { description = "..." options { file_path = ... } }).
+	Audit []audit.DeviceConfig
+	// UnsafeAllowAPIAuditCreation lets sys/audit manage devices.
+	UnsafeAllowAPIAuditCreation bool
+}
+
+type auditBlock struct {
+	Description string         `hcl:"description"`
+	Options     map[string]any `hcl:"options"`
 }
 
 type storageConfig struct {
@@ -116,6 +128,27 @@ func parseConfig(src string) (*serverConfig, error) {
 				return nil, fmt.Errorf("config: disable_mlock: %w", err)
 			}
 			cfg.DisableMlock = b
+		case "audit":
+			d, err := parseAuditBlock(item)
+			if err != nil {
+				return nil, err
+			}
+			for _, other := range cfg.Audit {
+				if other.Name == d.Name {
+					return nil, fmt.Errorf("config: audit device %q declared twice", d.Name)
+				}
+			}
+			cfg.Audit = append(cfg.Audit, d)
+		case "unsafe_allow_api_audit_creation":
+			var v any
+			if err := hcl.DecodeObject(&v, item.Val); err != nil {
+				return nil, fmt.Errorf("config: unsafe_allow_api_audit_creation: %w", err)
+			}
+			b, err := boolish(v)
+			if err != nil {
+				return nil, fmt.Errorf("config: unsafe_allow_api_audit_creation: %w", err)
+			}
+			cfg.UnsafeAllowAPIAuditCreation = b
 		case "ui", "cluster_name", "default_lease_ttl", "max_lease_ttl", "pid_file", "disable_cache", "telemetry":
 			// Accepted for compatibility with Vault configs; not used yet.
 		default:
@@ -137,6 +170,27 @@ func parseConfig(src string) (*serverConfig, error) {
 		return nil, fmt.Errorf("config: a listener \"tcp\" block is required")
 	}
 	return cfg, cfg.Listener.finish()
+}
+
+// parseAuditBlock reads audit "TYPE" "NAME" { description, options { } }.
+func parseAuditBlock(item *ast.ObjectItem) (audit.DeviceConfig, error) {
+	if len(item.Keys) != 3 {
+		return audit.DeviceConfig{}, fmt.Errorf("config: audit block needs a type and a name, as in audit \"file\" \"file1\" { ... }")
+	}
+	d := audit.DeviceConfig{
+		Type:    item.Keys[1].Token.Value().(string),
+		Name:    item.Keys[2].Token.Value().(string),
+		Options: map[string]string{},
+	}
+	var b auditBlock
+	if err := hcl.DecodeObject(&b, item.Val); err != nil {
+		return d, fmt.Errorf("config: audit %q: %w", d.Name, err)
+	}
+	d.Description = b.Description
+	for k, v := range b.Options {
+		d.Options[k] = fmt.Sprint(v)
+	}
+	return d, nil
 }
 
 func (l *listenerConfig) finish() error {

@@ -41,6 +41,31 @@ ui            = true
 		t.Errorf("top level: %+v", cfg)
 	}
 
+	withAudit, err := parseConfig(`storage "raft" { path = "/d" }
+listener "tcp" { tls_disable = true }
+audit "file" "file1" {
+  description = "primary"
+  options {
+    file_path = "/var/log/coffer/audit.log"
+    hmac_accessor = false
+  }
+}
+audit "socket" "remote" {
+  options { address = "127.0.0.1:9090" }
+}
+unsafe_allow_api_audit_creation = true
+`)
+	if err != nil {
+		t.Fatalf("parse audit: %v", err)
+	}
+	if len(withAudit.Audit) != 2 || !withAudit.UnsafeAllowAPIAuditCreation {
+		t.Fatalf("audit devices: %+v", withAudit.Audit)
+	}
+	a := withAudit.Audit[0]
+	if a.Type != "file" || a.Name != "file1" || a.Description != "primary" || a.Options["file_path"] != "/var/log/coffer/audit.log" || a.Options["hmac_accessor"] != "false" {
+		t.Errorf("audit file1: %+v", a)
+	}
+
 	def, err := parseConfig(`storage "raft" { path = "/d" }
 listener "tcp" { tls_disable = 1 }`)
 	if err != nil {
@@ -64,6 +89,9 @@ bogus = 1`, "unknown setting"},
 		{"bad bool", `storage "raft" { path = "/d" }
 listener "tcp" { tls_disable = "maybe" }`, "tls_disable"},
 		{"bad hcl", `storage "raft" {`, "parse"},
+		{"audit without name", `storage "raft" { path = "/d" }
+listener "tcp" { tls_disable = true }
+audit "file" { }`, "audit block"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

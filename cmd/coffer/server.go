@@ -197,6 +197,18 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		for range hup {
+			if err := sys.ReopenAudit(); err != nil {
+				logger.Error("reopening audit files on SIGHUP", "error", err)
+			} else {
+				logger.Info("audit files reopened")
+			}
+		}
+	}()
 	logger.Info("coffer server started", "api_addr", apiAddr, "cluster_addr", bind, "node_id", nodeID, "version", version)
 
 	select {

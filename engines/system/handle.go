@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
+	"coffer/audit"
 	"coffer/engines"
+	"coffer/engines/policy"
 )
 
 // sysSudoPaths are the sys/ paths that need the sudo capability, as in
@@ -49,19 +52,57 @@ func (s *System) Handle(ctx context.Context, req *engines.Request) (*engines.Res
 		}
 		return nil, engines.ErrSealed
 	}
-	resp, err := s.handle(ctx, req)
-	return resp, clientError(err)
+	in := &audit.Input{FullPath: req.Path, Request: req, Time: time.Now().UTC()}
+	t := s.resolve(req.Path)
+	s.describeMount(in, t)
+	tok, acl, err := s.authorize(ctx, req, t)
+	in.Token = tok
+	// The request is on the record before anything is served, refusals
+	// included; no record, no answer.
+	if aerr := s.audit.LogRequest(ctx, in); aerr != nil {
+		s.logger.Error("audit failed: request refused", "path", in.FullPath, "error", aerr)
+		return nil, errAuditFailed
+	}
+	var resp *engines.Response
+	if err == nil {
+		resp, err = s.dispatch(ctx, req, t, tok, acl)
+	}
+	err = clientError(err)
+	in.Response, in.Err = resp, err
+	in.Sensitive = resp != nil && (resp.Auth != nil || resp.Secret != nil || strings.HasPrefix(in.FullPath, "auth/"))
+	if aerr := s.audit.LogResponse(ctx, in); aerr != nil {
+		s.logger.Error("audit failed: response withheld", "path", in.FullPath, "error", aerr)
+		return nil, errAuditFailed
+	}
+	return resp, err
 }
 
-func (s *System) handle(ctx context.Context, req *engines.Request) (*engines.Response, error) {
+// errAuditFailed is what a client gets when no audit device recorded its
+// request or response.
+var errAuditFailed = &engines.Error{Code: engines.CodeInternal, Message: "audit: no audit device could record the request; refusing to serve it"}
+
+// describeMount fills the audit input's mount fields.
+func (s *System) describeMount(in *audit.Input, t target) {
+	switch {
+	case t.sys:
+		in.MountType, in.MountPoint, in.MountAccessor = "system", "sys/", "system"
+	case t.found:
+		in.MountType, in.MountPoint, in.MountAccessor = t.resolved.Entry.Type, t.resolved.MountPoint, t.resolved.Entry.Accessor
+	}
+}
+
+// authorize decides whether req may run: unauthenticated (login) paths
+// pass with no token; everything else needs a live token whose ACL allows
+// the operation on the full path (and sudo where required). It returns the
+// token and ACL for dispatch, and the refusal if any.
+func (s *System) authorize(ctx context.Context, req *engines.Request, t target) (*engines.TokenEntry, *policy.ACL, error) {
 	fullPath := req.Path
-	t := s.resolve(fullPath)
 	if t.found && !t.sys && unauthenticated(t.resolved, req.Operation) {
-		return s.serve(ctx, req, t)
+		return nil, nil, nil
 	}
 	tok, err := s.authenticate(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A limited-use token spends a use on every request it authenticates,
 	// refused ones included, so it cannot probe without limit.
@@ -72,11 +113,11 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (*engines.Res
 	}
 	acl, err := s.policies.acl(ctx, tok.Policies)
 	if err != nil {
-		return nil, fmt.Errorf("system: compile acl: %w", err)
+		return tok, nil, fmt.Errorf("system: compile acl: %w", err)
 	}
 	op, err := s.aclOperation(ctx, req, t)
 	if err != nil {
-		return nil, err
+		return tok, nil, err
 	}
 	checkPath := fullPath
 	if req.Operation == engines.ListOperation && !strings.HasSuffix(checkPath, "/") {
@@ -84,13 +125,22 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (*engines.Res
 	}
 	d := acl.Allowed(checkPath, string(op), req.Data)
 	if !d.Allowed && !selfChecked(fullPath) {
-		return nil, engines.ErrPermissionDenied
+		return tok, nil, engines.ErrPermissionDenied
 	}
 	if s.needsSudo(t, fullPath) && !d.Sudo {
-		return nil, engines.ErrPermissionDenied
+		return tok, nil, engines.ErrPermissionDenied
 	}
 	if !t.found {
-		return nil, &engines.Error{Code: engines.CodeNotFound, Message: fmt.Sprintf("no handler for route %q. route entry not found.", fullPath)}
+		return tok, nil, &engines.Error{Code: engines.CodeNotFound, Message: fmt.Sprintf("no handler for route %q. route entry not found.", fullPath)}
+	}
+	return tok, acl, nil
+}
+
+// dispatch runs an authorized request: counts a use of a limited-use
+// token, then serves sys/ here and everything else through its backend.
+func (s *System) dispatch(ctx context.Context, req *engines.Request, t target, tok *engines.TokenEntry, acl *policy.ACL) (*engines.Response, error) {
+	if tok == nil {
+		return s.serve(ctx, req, t)
 	}
 	req.Token = tok
 	if t.sys {

@@ -39,6 +39,14 @@ func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engin
 		return s.policyPath(ctx, req, strings.TrimPrefix(path, "policy/"), true)
 	case path == "capabilities", path == "capabilities-self", path == "capabilities-accessor":
 		return only(req, func(*engines.Request) (*engines.Response, error) { return s.capabilities(ctx, req, path, tok, acl) }, engines.UpdateOperation, engines.CreateOperation)
+	case path == "audit":
+		return only(req, s.listAudit, engines.ReadOperation)
+	case strings.HasPrefix(path, "audit/"):
+		return s.auditPath(ctx, req, strings.TrimPrefix(path, "audit/"))
+	case strings.HasPrefix(path, "audit-hash/"):
+		return only(req, func(r *engines.Request) (*engines.Response, error) {
+			return s.auditHash(r, strings.TrimPrefix(path, "audit-hash/"))
+		}, engines.UpdateOperation, engines.CreateOperation)
 	case path == "rotate":
 		return only(req, func(*engines.Request) (*engines.Response, error) {
 			if _, err := s.barrier.Rotate(ctx); err != nil {

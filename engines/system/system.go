@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"coffer/audit"
 	"coffer/engines"
 	"coffer/engines/token"
 	"coffer/seal"
@@ -54,6 +55,13 @@ type Config struct {
 	APIAddr string
 	// Version is reported by seal-status and health.
 	Version string
+	// AuditDevices are the audit devices declared in the server config,
+	// enabled at every unseal.
+	AuditDevices []audit.DeviceConfig
+	// AllowAPIAuditCreation lets sys/audit enable and disable devices
+	// (unsafe_allow_api_audit_creation): off by default, because an API
+	// that can point a device at any file is a privilege-escalation path.
+	AllowAPIAuditCreation bool
 	// TokenTidyInterval is how often the leader tidies the token store
 	// (expired tokens, and the children of expired parents); zero means
 	// one minute.
@@ -74,6 +82,10 @@ type System struct {
 	authRouter *engines.Router
 	tokens     *token.Store
 	policies   *policyStore
+	audit      *audit.Broker
+
+	auditConfig   []audit.DeviceConfig
+	auditAPIAllow bool
 
 	// mu orders lifecycle changes (init, unseal, seal) against each other.
 	mu sync.Mutex
@@ -258,6 +270,9 @@ func (s *System) postUnseal(ctx context.Context) error {
 	if err := s.authRouter.Load(ctx); err != nil {
 		return err
 	}
+	if err := s.enableAudit(ctx); err != nil {
+		return err
+	}
 	raw, err := s.barrier.Get(ctx, clusterInfoKey)
 	if err != nil {
 		return fmt.Errorf("system: read cluster info: %w", err)
@@ -339,6 +354,9 @@ func (s *System) sealLocked() {
 	s.authRouter.Reset()
 	s.tokens.Reset()
 	s.policies.reset()
+	if err := s.audit.Close(); err != nil {
+		s.logger.Warn("closing audit devices", "error", err)
+	}
 }
 
 // Sealed reports whether the node is sealed.
