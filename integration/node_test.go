@@ -79,6 +79,13 @@ func freeAddr(t testing.TB) string {
 // server; it is stopped at the end of the test.
 func mustStartNode(t testing.TB) *Node {
 	t.Helper()
+	return mustStartNodeWith(t, "")
+}
+
+// mustStartNodeWith starts a node whose config has extra appended (audit
+// devices, say).
+func mustStartNodeWith(t testing.TB, extra string) *Node {
+	t.Helper()
 	dir := t.TempDir()
 	n := &Node{t: t, Dir: filepath.Join(dir, "data"), Config: filepath.Join(dir, "coffer.hcl"), Addr: freeAddr(t)}
 	cfg := fmt.Sprintf(`
@@ -97,7 +104,7 @@ listener "tcp" {
 api_addr      = "http://%s"
 disable_mlock = true
 log_level     = "info"
-`, n.Dir, n.Addr, n.Addr)
+`, n.Dir, n.Addr, n.Addr) + extra
 	if err := os.WriteFile(n.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatalf("write config: %v", err)
 	}

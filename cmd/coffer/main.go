@@ -74,6 +74,9 @@ func commandTree() *cliCommand {
 			"disable": {synopsis: "Disables an auth method", run: runAuthDisable},
 			"list":    {synopsis: "Lists enabled auth methods", run: runAuthList},
 		}},
+		"audit": {synopsis: "Work with audit logs", sub: map[string]*cliCommand{
+			"verify": {synopsis: "Checks the hash chain of audit log files", run: runAuditVerify},
+		}},
 		"secrets": {synopsis: "Interact with secrets engines", sub: map[string]*cliCommand{
 			"enable":  {synopsis: "Enable a secrets engine", run: runSecretsEnable},
 			"disable": {synopsis: "Disable a secrets engine", run: runSecretsDisable},

@@ -152,6 +152,9 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		Logger:        logger.With("component", "system"),
 		APIAddr:       apiAddr,
 		Version:       version,
+
+		AuditDevices:          cfg.Audit,
+		AllowAPIAuditCreation: cfg.UnsafeAllowAPIAuditCreation,
 	})
 	defer sys.Seal()
 

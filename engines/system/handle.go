@@ -108,7 +108,7 @@ func (s *System) authorize(ctx context.Context, req *engines.Request, t target) 
 	// refused ones included, so it cannot probe without limit.
 	if tok.NumUses > 0 {
 		if err := s.tokens.Use(ctx, tok); err != nil {
-			return nil, engines.ErrPermissionDenied
+			return nil, nil, engines.ErrPermissionDenied
 		}
 	}
 	acl, err := s.policies.acl(ctx, tok.Policies)

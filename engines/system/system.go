@@ -131,6 +131,10 @@ func New(cfg Config) *System {
 		router:       engines.NewRouter(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)),
 		authRouter:   engines.NewRouter(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories)),
 		policies:     newPolicyStore(engines.NewView(cfg.Barrier, "core/policy/")),
+		audit:        audit.NewBroker(logger.With("component", "audit")),
+
+		auditConfig:   cfg.AuditDevices,
+		auditAPIAllow: cfg.AllowAPIAuditCreation,
 	}
 	s.tokens = token.New(token.Config{
 		Storage: engines.NewView(cfg.Barrier, "core/token/"),
