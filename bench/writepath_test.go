@@ -7,12 +7,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"coffer/audit"
 	"coffer/cluster"
 	"coffer/engines"
 	"coffer/engines/kv"
@@ -40,8 +42,14 @@ func freePort(tb testing.TB) string {
 
 func mustStack(tb testing.TB) *stack {
 	tb.Helper()
+	return mustStackWith(tb, nil)
+}
+
+// mustStackWith builds the stack with the given audit devices enabled.
+func mustStackWith(tb testing.TB, devices []audit.DeviceConfig) *stack {
+	tb.Helper()
 	ctx := context.Background()
-	node, err := cluster.Open(ctx, cluster.Config{Dir: tb.TempDir(), NodeID: "bench", BindAddr: freePort(tb)})
+	node, err := cluster.Open(ctx, cluster.Config{Dir: tb.TempDir(), NodeID: "bench", BindAddr: freePort(tb), RaftLogLevel: "error"})
 	if err != nil {
 		tb.Fatalf("open cluster: %v", err)
 	}
@@ -52,9 +60,10 @@ func mustStack(tb testing.TB) *stack {
 		tb.Fatalf("leader: %v", err)
 	}
 	sys := system.New(system.Config{
-		Barrier:   seal.NewBarrier(node, nil),
-		Cluster:   node,
-		Factories: map[string]engines.Factory{"kv": kv.Factory},
+		Barrier:      seal.NewBarrier(node, nil),
+		Cluster:      node,
+		Factories:    map[string]engines.Factory{"kv": kv.Factory},
+		AuditDevices: devices,
 	})
 	tb.Cleanup(sys.Seal)
 	res, err := sys.Init(ctx, system.InitRequest{SecretShares: 1, SecretThreshold: 1})
@@ -108,14 +117,7 @@ var value128 = strings.Repeat("v", 128)
 // commit (fsynced) into the FSM, with 1 and 32 concurrent writers.
 func BenchmarkKVv2Put(b *testing.B) {
 	for _, clients := range []int{1, 32} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			s := mustStack(b)
-			body := `{"data":{"value":"` + value128 + `"}}`
-			b.ResetTimer()
-			runClients(b, clients, func(i int64) int {
-				return s.do(b, "PUT", fmt.Sprintf("secret/data/k%d", i%1000), body)
-			})
-		})
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchPut(b, mustStack(b), clients) })
 	}
 }
 
@@ -147,12 +149,30 @@ func runClients(b *testing.B, clients int, op func(i int64) int) {
 // read through the handler, with the root token and with a token whose
 // policy is checked on every request (the difference is the ACL's cost).
 func BenchmarkKVv2Get(b *testing.B) {
-	b.Run("token=root", func(b *testing.B) { benchGet(b, false) })
-	b.Run("token=policy", func(b *testing.B) { benchGet(b, true) })
+	b.Run("token=root", func(b *testing.B) { benchGet(b, mustStack(b), false) })
+	b.Run("token=policy", func(b *testing.B) { benchGet(b, mustStack(b), true) })
 }
 
-func benchGet(b *testing.B, policyToken bool) {
-	s := mustStack(b)
+// BenchmarkAudit is the KV v2 read and write paths with one audit file
+// device enabled (compare with BenchmarkKVv2Get and BenchmarkKVv2Put).
+func BenchmarkAudit(b *testing.B) {
+	withFile := func(b *testing.B) *stack {
+		return mustStackWith(b, []audit.DeviceConfig{{Type: "file", Name: "file1", Options: map[string]string{"file_path": filepath.Join(b.TempDir(), "audit.log")}}})
+	}
+	b.Run("op=get/clients=32", func(b *testing.B) { benchGet(b, withFile(b), false) })
+	b.Run("op=put/clients=1", func(b *testing.B) { benchPut(b, withFile(b), 1) })
+	b.Run("op=put/clients=32", func(b *testing.B) { benchPut(b, withFile(b), 32) })
+}
+
+func benchPut(b *testing.B, s *stack, clients int) {
+	body := `{"data":{"value":"` + value128 + `"}}`
+	b.ResetTimer()
+	runClients(b, clients, func(i int64) int {
+		return s.do(b, "PUT", fmt.Sprintf("secret/data/k%d", i%1000), body)
+	})
+}
+
+func benchGet(b *testing.B, s *stack, policyToken bool) {
 	body := `{"data":{"value":"` + value128 + `"}}`
 	for i := 0; i < 100; i++ {
 		if code := s.do(b, "PUT", fmt.Sprintf("secret/data/k%d", i), body); code != http.StatusOK {
