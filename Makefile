@@ -37,17 +37,19 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## bench: Go benchmarks of the hot paths (barrier, FSM, write path).
+## bench: Go benchmarks of the hot paths (barrier, FSM, node, ACL, tokens, audit, whole write/read path).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./seal/... ./fsm/... ./bench/...
+	$(GO) test -run '^$$' -bench . -benchmem ./seal/... ./fsm/... ./cluster/... ./engines/policy/... ./engines/token/... ./audit/... ./bench/...
 
-## fuzz: each fuzz target for a short while.
+## fuzz: every fuzz target in the module, each for FUZZTIME.
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./fsm
-	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./fsm
-	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME) ./seal
-	$(GO) test -run '^$$' -fuzz '^FuzzCombine$$' -fuzztime $(FUZZTIME) ./seal/shamir
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -rf bin
