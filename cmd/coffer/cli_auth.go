@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -55,17 +53,12 @@ func runAuthEnable(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	c.fs.BoolVar(&local, "local", false, "Mark the method local-only (not replicated).")
 	c.fs.BoolVar(&sealWrap, "seal-wrap", false, "Enable seal wrapping for the method.")
 	c.fs.Var(&options, "options", "Method option as key=value (repeatable).")
-	if code, ok := c.parse(args); !ok {
+	cl, code := c.connect(args, 1, 1)
+	if cl == nil {
 		return code
 	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
-	}
 	authType := strings.TrimSpace(c.fs.Arg(0))
-	if mountPath == "" {
-		mountPath = authType
-	}
-	mountPath = ensureTrailingSlash(sanitizePath(mountPath))
+	mountPath = mountPathFor(mountPath, authType)
 	input := &api.EnableAuthOptions{
 		Type:        authType,
 		Description: description,
@@ -75,10 +68,6 @@ func runAuthEnable(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	}
 	if len(options) > 0 {
 		input.Options = options
-	}
-	cl, code := c.client()
-	if cl == nil {
-		return code
 	}
 	if err := cl.Sys().EnableAuthWithOptionsWithContext(c.ctx(), mountPath, input); err != nil {
 		c.errf("Error enabling %s auth: %s", authType, err)
@@ -90,97 +79,22 @@ func runAuthEnable(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 
 // runAuthDisable implements `coffer auth disable`.
 func runAuthDisable(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := newCommand("auth disable", authDisableUsage, 0, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, code := c.client()
-	if cl == nil {
-		return code
-	}
-	p := ensureTrailingSlash(sanitizePath(c.fs.Arg(0)))
-	if err := cl.Sys().DisableAuthWithContext(c.ctx(), p); err != nil {
-		c.errf("Error disabling auth method at %s: %s", p, err)
-		return exitRemote
-	}
-	c.outf("Success! Disabled the auth method (if it existed) at: %s", p)
-	return exitOK
+	return newCommand("auth disable", authDisableUsage, 0, stdin, stdout, stderr).disableMount(args, authMethods)
 }
 
 // runAuthList implements `coffer auth list`.
 func runAuthList(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := newCommand("auth list", authListUsage, withFormat, stdin, stdout, stderr)
-	var detailed bool
-	c.fs.BoolVar(&detailed, "detailed", false, "Print more information about each auth method.")
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(0, 0) {
-		return exitLocal
-	}
-	cl, code := c.client()
-	if cl == nil {
-		return code
-	}
-	auths, err := cl.Sys().ListAuthWithContext(c.ctx())
-	if err != nil {
-		c.errf("Error listing enabled authentications: %s", err)
-		return exitRemote
-	}
-	if c.json() {
-		return c.outputJSON(auths)
-	}
-	if detailed {
-		c.outf("%s", formatTable(detailedAuthRows(auths)))
-	} else {
-		c.outf("%s", formatTable(simpleAuthRows(auths)))
-	}
-	return exitOK
+	return newCommand("auth list", authListUsage, withFormat, stdin, stdout, stderr).listMounts(args, authMethods)
 }
 
-// sortedAuthPaths are the keys of auths in order.
-func sortedAuthPaths(auths map[string]*api.AuthMount) []string {
-	paths := make([]string, 0, len(auths))
-	for p := range auths {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	return paths
-}
-
-// simpleAuthRows is Vault's default `auth list` table.
-func simpleAuthRows(auths map[string]*api.AuthMount) [][]string {
-	rows := [][]string{{"Path", "Type", "Accessor", "Description"}}
-	for _, p := range sortedAuthPaths(auths) {
-		m := auths[p]
-		rows = append(rows, []string{p, m.Type, m.Accessor, m.Description})
-	}
-	return rows
-}
-
-// detailedAuthRows is Vault's `auth list -detailed` table (the columns
-// Coffer has).
-func detailedAuthRows(auths map[string]*api.AuthMount) [][]string {
-	rows := [][]string{{"Path", "Plugin", "Accessor", "Default TTL", "Max TTL", "Token Type",
-		"Replication", "Seal Wrap", "External Entropy Access", "Options", "Description", "UUID", "Version"}}
-	ttl := func(secs int) string {
-		if secs == 0 {
-			return "system"
-		}
-		return strconv.Itoa(secs)
-	}
-	for _, p := range sortedAuthPaths(auths) {
-		m := auths[p]
-		replication := "replicated"
-		if m.Local {
-			replication = "local"
-		}
-		rows = append(rows, []string{p, m.Type, m.Accessor, ttl(m.Config.DefaultLeaseTTL), ttl(m.Config.MaxLeaseTTL),
-			m.Config.TokenType, replication, strconv.FormatBool(m.SealWrap), strconv.FormatBool(m.ExternalEntropyAccess),
-			fmt.Sprint(m.Options), m.Description, m.UUID, m.PluginVersion})
-	}
-	return rows
+// authMethods are the auth methods `auth disable` and `auth list` manage.
+var authMethods = mountKind{
+	noun:         "auth method",
+	disable:      (*api.Sys).DisableAuthWithContext,
+	list:         (*api.Sys).ListAuthWithContext,
+	listErr:      "Error listing enabled authentications",
+	detailedHelp: "Print more information about each auth method.",
+	extraHeader:  "Token Type",
+	extra:        func(m *api.MountOutput) string { return m.Config.TokenType },
+	ttl:          strconv.Itoa,
 }

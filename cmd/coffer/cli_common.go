@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/term"
 )
 
 // Exit codes follow Vault's CLI: 0 success, 1 a local problem (bad flags,
@@ -148,6 +150,18 @@ func (c *command) wantArgs(min, max int) bool {
 	return true
 }
 
+// parseArgs is parse followed by wantArgs(min, max): ok is false when the
+// command should stop and return code.
+func (c *command) parseArgs(args []string, min, max int) (code int, ok bool) {
+	if code, ok := c.parse(args); !ok {
+		return code, false
+	}
+	if !c.wantArgs(min, max) {
+		return exitLocal, false
+	}
+	return exitOK, true
+}
+
 // client builds an API client from the environment and the shared flags.
 // On failure it prints the error and returns the exit code to use.
 func (c *command) client() (*api.Client, int) {
@@ -157,6 +171,26 @@ func (c *command) client() (*api.Client, int) {
 		return nil, exitRemote
 	}
 	return cl, exitOK
+}
+
+// connect is the start of most commands: parseArgs(args, min, max), then
+// client. A nil client means the command should stop and return code.
+func (c *command) connect(args []string, min, max int) (*api.Client, int) {
+	if code, ok := c.parseArgs(args, min, max); !ok {
+		return nil, code
+	}
+	return c.client()
+}
+
+// dataArgs parses the positional arguments after the first as K=V data
+// (parseKVArgs); ok is false, the error printed, when they do not parse.
+func (c *command) dataArgs() (data map[string]any, ok bool) {
+	data, err := parseKVArgs(c.stdin, c.fs.Args()[1:])
+	if err != nil {
+		c.errf("Failed to parse K=V data: %s", err)
+		return nil, false
+	}
+	return data, true
 }
 
 // ctx is the context a command's requests run under; the client applies its
@@ -251,4 +285,28 @@ func ensureTrailingSlash(p string) string {
 		return ""
 	}
 	return strings.TrimRight(p, "/") + "/"
+}
+
+// readHidden reads a secret: with prompt written to promptTo and no echo
+// when stdin is a terminal, otherwise as one line of stdin.
+func (c *command) readHidden(promptTo io.Writer, prompt string) (string, error) {
+	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(promptTo, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(promptTo)
+		if err != nil {
+			return "", err
+		}
+		s := strings.TrimSpace(string(b))
+		clear(b)
+		return s, nil
+	}
+	if c.stdin == nil {
+		return "", errNoStdin
+	}
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }

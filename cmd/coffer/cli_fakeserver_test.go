@@ -96,7 +96,10 @@ func (f *fakeServer) last(tb testing.TB) fakeRequest {
 	return rs[len(rs)-1]
 }
 
-func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
+// record reads r, appends it to the request log and returns it: the path
+// without /v1/, a GET with list=true as LIST, the body decoded as JSON with
+// numbers kept as json.Number. The caller holds f.mu.
+func (f *fakeServer) record(r *http.Request) fakeRequest {
 	body := map[string]any{}
 	raw, _ := io.ReadAll(r.Body)
 	if len(bytes.TrimSpace(raw)) > 0 {
@@ -104,14 +107,21 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		dec.UseNumber()
 		_ = dec.Decode(&body)
 	}
-	p := strings.TrimPrefix(r.URL.Path, "/v1/")
 	method := r.Method
 	if method == http.MethodGet && r.URL.Query().Get("list") == "true" {
 		method = "LIST"
 	}
+	req := fakeRequest{Method: method, Path: strings.TrimPrefix(r.URL.Path, "/v1/"), Query: r.URL.RawQuery,
+		Token: r.Header.Get("X-Vault-Token"), Body: body}
+	f.reqs = append(f.reqs, req)
+	return req
+}
+
+func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reqs = append(f.reqs, fakeRequest{Method: method, Path: p, Query: r.URL.RawQuery, Token: r.Header.Get("X-Vault-Token"), Body: body})
+	req := f.record(r)
+	p, method, body := req.Path, req.Method, req.Body
 
 	switch {
 	case p == "sys/seal-status":

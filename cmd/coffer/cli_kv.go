@@ -97,40 +97,45 @@ func newKVCommand(name, usage string, groups flagGroups, stdin io.Reader, stdout
 }
 
 // setup builds the client and resolves arg against its KV mount, printing
-// any error; ok is false when the command should return code.
-func (k *kvCommand) setup(arg string) (cl *api.Client, p kvPath, code int, ok bool) {
-	cl, code = k.client()
+// any error; a nil client means the command should stop and return code.
+func (k *kvCommand) setup(arg string) (*api.Client, kvPath, int) {
+	cl, code := k.client()
 	if cl == nil {
-		return nil, kvPath{}, code, false
+		return nil, kvPath{}, code
 	}
 	p, err := k.resolveKV(cl, k.mount, arg)
 	if err != nil {
 		k.errf("%s", err)
-		return nil, kvPath{}, exitRemote, false
+		return nil, kvPath{}, exitRemote
 	}
-	return cl, p, exitOK, true
+	return cl, p, exitOK
+}
+
+// connectKey is the start of a kv command that takes one KEY argument:
+// parseArgs, then setup for the key.
+func (k *kvCommand) connectKey(args []string) (*api.Client, kvPath, int) {
+	if code, ok := k.parseArgs(args, 1, 1); !ok {
+		return nil, kvPath{}, code
+	}
+	return k.setup(k.fs.Arg(0))
 }
 
 // runKVPut implements `coffer kv put`.
 func runKVPut(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	k := newKVCommand("kv put", kvPutUsage, withFormat|withField, stdin, stdout, stderr)
 	cas := k.fs.Int("cas", -1, "Check-and-set version: write only if the key's current version is this (0: only if absent). -1 disables.")
-	if code, ok := k.parse(args); !ok {
+	if code, ok := k.parseArgs(args, 1, -1); !ok {
 		return code
-	}
-	if !k.wantArgs(1, -1) {
-		return exitLocal
 	}
 	if k.fs.NArg() == 1 {
 		return k.usageError("Must supply data")
 	}
-	data, err := parseKVArgs(k.stdin, k.fs.Args()[1:])
-	if err != nil {
-		k.errf("Failed to parse K=V data: %s", err)
+	data, ok := k.dataArgs()
+	if !ok {
 		return exitLocal
 	}
-	cl, p, code, ok := k.setup(k.fs.Arg(0))
-	if !ok {
+	cl, p, code := k.setup(k.fs.Arg(0))
+	if cl == nil {
 		return code
 	}
 	full := p.apiPath("data")
@@ -142,12 +147,8 @@ func runKVPut(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		body = map[string]any{"data": data, "options": opts}
 	}
-	s, err := cl.Logical().WriteWithContext(k.ctx(), full, body)
-	if err != nil {
-		k.errf("Error writing data to %s: %s", full, err)
-		if s != nil {
-			k.outputSecret(s)
-		}
+	s, ok := k.write(cl, full, body)
+	if !ok {
 		return exitRemote
 	}
 	return k.outputVersionWritten(s, full)
@@ -168,14 +169,8 @@ func (k *kvCommand) outputVersionWritten(s *api.Secret, full string) int {
 func runKVGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	k := newKVCommand("kv get", kvGetUsage, withFormat|withField, stdin, stdout, stderr)
 	version := k.fs.Int("version", 0, "Version to read; 0 means the latest.")
-	if code, ok := k.parse(args); !ok {
-		return code
-	}
-	if !k.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, p, code, ok := k.setup(k.fs.Arg(0))
-	if !ok {
+	cl, p, code := k.connectKey(args)
+	if cl == nil {
 		return code
 	}
 	full := p.apiPath("data")
@@ -183,13 +178,8 @@ func runKVGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if p.v2 && *version > 0 {
 		params = map[string][]string{"version": {strconv.Itoa(*version)}}
 	}
-	s, err := cl.Logical().ReadWithDataWithContext(k.ctx(), full, params)
-	if err != nil {
-		k.errf("Error reading %s: %s", full, err)
-		return exitRemote
-	}
-	if s == nil {
-		k.errf("No value found at %s", full)
+	s, ok := k.read(cl, full, params)
+	if !ok {
 		return exitRemote
 	}
 	data, meta := s.Data, map[string]any(nil)
@@ -199,7 +189,7 @@ func runKVGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if k.flags.field != "" {
 		if !p.v2 {
-			return k.printField(rawField(s, k.flags.field), k.flags.field)
+			return k.outputResponse(s)
 		}
 		if data == nil {
 			k.errf("No data found at %s", full)
@@ -265,11 +255,8 @@ func runKVPatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		remove = append(remove, s)
 		return nil
 	})
-	if code, ok := k.parse(args); !ok {
+	if code, ok := k.parseArgs(args, 1, -1); !ok {
 		return code
-	}
-	if !k.wantArgs(1, -1) {
-		return exitLocal
 	}
 	if k.fs.NArg() == 1 && len(remove) == 0 {
 		return k.usageError("Must supply data")
@@ -279,16 +266,15 @@ func runKVPatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	default:
 		return k.usageError("Unsupported method provided to -method flag: %s", *method)
 	}
-	data, err := parseKVArgs(k.stdin, k.fs.Args()[1:])
-	if err != nil {
-		k.errf("Failed to parse K=V data: %s", err)
+	data, ok := k.dataArgs()
+	if !ok {
 		return exitLocal
 	}
 	for _, key := range remove {
 		data[key] = nil // a JSON merge patch null removes the key
 	}
-	cl, p, code, ok := k.setup(k.fs.Arg(0))
-	if !ok {
+	cl, p, code := k.setup(k.fs.Arg(0))
+	if cl == nil {
 		return code
 	}
 	if !p.v2 {
@@ -372,14 +358,8 @@ func runKVDelete(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	k := newKVCommand("kv delete", kvDeleteUsage, 0, stdin, stdout, stderr)
 	var versions versionsFlag
 	k.fs.Var(&versions, "versions", "Comma-separated version numbers to delete (repeatable). Default: the latest.")
-	if code, ok := k.parse(args); !ok {
-		return code
-	}
-	if !k.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, p, code, ok := k.setup(k.fs.Arg(0))
-	if !ok {
+	cl, p, code := k.connectKey(args)
+	if cl == nil {
 		return code
 	}
 	full := p.apiPath("data")
@@ -390,12 +370,7 @@ func runKVDelete(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	} else {
 		_, err = cl.Logical().DeleteWithContext(k.ctx(), full)
 	}
-	if err != nil {
-		k.errf("Error deleting %s: %s", full, err)
-		return exitRemote
-	}
-	k.outf("Success! Data deleted (if it existed) at: %s", full)
-	return exitOK
+	return k.deleted(full, err)
 }
 
 // runKVUndelete implements `coffer kv undelete`.
@@ -414,17 +389,14 @@ func runKVVersionsOp(op, usage, title string, args []string, stdin io.Reader, st
 	k := newKVCommand("kv "+op, usage, 0, stdin, stdout, stderr)
 	var versions versionsFlag
 	k.fs.Var(&versions, "versions", "Comma-separated version numbers to "+op+" (repeatable). Required.")
-	if code, ok := k.parse(args); !ok {
+	if code, ok := k.parseArgs(args, 1, 1); !ok {
 		return code
-	}
-	if !k.wantArgs(1, 1) {
-		return exitLocal
 	}
 	if len(versions) == 0 {
 		return k.usageError("No versions provided, use the \"-versions\" flag to specify the version to %s.", op)
 	}
-	cl, p, code, ok := k.setup(k.fs.Arg(0))
-	if !ok {
+	cl, p, code := k.setup(k.fs.Arg(0))
+	if cl == nil {
 		return code
 	}
 	if !p.v2 {
@@ -454,8 +426,8 @@ func runKVList(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !k.wantArgs(0, 1) {
 		return exitLocal
 	}
-	cl, p, code, ok := k.setup(arg)
-	if !ok {
+	cl, p, code := k.setup(arg)
+	if cl == nil {
 		return code
 	}
 	return k.listPath(cl, ensureTrailingSlash(p.apiPath("metadata")))

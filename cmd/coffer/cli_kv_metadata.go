@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/hashicorp/vault/api"
 )
 
 const kvMetadataGetUsage = `
@@ -38,38 +40,35 @@ Usage: coffer kv metadata delete [options] KEY
       $ coffer kv metadata delete -mount=secret foo
 `
 
-// runKVMetadataGet implements `coffer kv metadata get`.
-func runKVMetadataGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	k := newKVCommand("kv metadata get", kvMetadataGetUsage, withFormat|withField, stdin, stdout, stderr)
-	if code, ok := k.parse(args); !ok {
-		return code
-	}
-	if !k.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, p, code, ok := k.setup(k.fs.Arg(0))
-	if !ok {
-		return code
+// connectMetadata is the start of every `kv metadata` command: parse one KEY
+// argument, build the client, resolve the key against its mount (which must
+// be KV v2) and return the key's metadata path. A nil client means the
+// command should stop and return code.
+func (k *kvCommand) connectMetadata(args []string) (cl *api.Client, full string, code int) {
+	cl, p, code := k.connectKey(args)
+	if cl == nil {
+		return nil, "", code
 	}
 	if !p.v2 {
 		k.errf("Metadata not supported on KV Version 1")
-		return exitLocal
+		return nil, "", exitLocal
 	}
-	full := p.apiPath("metadata")
-	s, err := cl.Logical().ReadWithContext(k.ctx(), full)
-	if err != nil {
-		k.errf("Error reading %s: %s", full, err)
+	return cl, p.apiPath("metadata"), exitOK
+}
+
+// runKVMetadataGet implements `coffer kv metadata get`.
+func runKVMetadataGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	k := newKVCommand("kv metadata get", kvMetadataGetUsage, withFormat|withField, stdin, stdout, stderr)
+	cl, full, code := k.connectMetadata(args)
+	if cl == nil {
+		return code
+	}
+	s, ok := k.read(cl, full, nil)
+	if !ok {
 		return exitRemote
 	}
-	if s == nil {
-		k.errf("No value found at %s", full)
-		return exitRemote
-	}
-	if k.flags.field != "" {
-		return k.printField(rawField(s, k.flags.field), k.flags.field)
-	}
-	if k.json() {
-		return k.outputSecret(s)
+	if k.flags.field != "" || k.json() {
+		return k.outputResponse(s)
 	}
 	versions, ok := s.Data["versions"].(map[string]any)
 	if !ok {
@@ -111,27 +110,12 @@ func runKVMetadataPut(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	deleteAfter := k.fs.Duration("delete-version-after", -1, `Delete versions this long after they are written, e.g. "3h25m19s"; 0 disables.`)
 	var custom mapFlag
 	k.fs.Var(&custom, "custom-metadata", "Custom metadata as key=value (repeatable).")
-	if code, ok := k.parse(args); !ok {
+	cl, full, code := k.connectMetadata(args)
+	if cl == nil {
 		return code
 	}
-	if !k.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, p, code, ok := k.setup(k.fs.Arg(0))
+	s, ok := k.write(cl, full, metadataBody(*maxVersions, casRequired, *deleteAfter, custom))
 	if !ok {
-		return code
-	}
-	if !p.v2 {
-		k.errf("Metadata not supported on KV Version 1")
-		return exitLocal
-	}
-	full := p.apiPath("metadata")
-	s, err := cl.Logical().WriteWithContext(k.ctx(), full, metadataBody(*maxVersions, casRequired, *deleteAfter, custom))
-	if err != nil {
-		k.errf("Error writing data to %s: %s", full, err)
-		if s != nil {
-			k.outputSecret(s)
-		}
 		return exitRemote
 	}
 	return k.outputWritten(s, full)
@@ -159,25 +143,10 @@ func metadataBody(maxVersions int, casRequired optionalBool, deleteAfter time.Du
 // runKVMetadataDelete implements `coffer kv metadata delete`.
 func runKVMetadataDelete(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	k := newKVCommand("kv metadata delete", kvMetadataDeleteUsage, 0, stdin, stdout, stderr)
-	if code, ok := k.parse(args); !ok {
+	cl, full, code := k.connectMetadata(args)
+	if cl == nil {
 		return code
 	}
-	if !k.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, p, code, ok := k.setup(k.fs.Arg(0))
-	if !ok {
-		return code
-	}
-	if !p.v2 {
-		k.errf("Metadata not supported on KV Version 1")
-		return exitLocal
-	}
-	full := p.apiPath("metadata")
-	if _, err := cl.Logical().DeleteWithContext(k.ctx(), full); err != nil {
-		k.errf("Error deleting %s: %s", full, err)
-		return exitRemote
-	}
-	k.outf("Success! Data deleted (if it existed) at: %s", full)
-	return exitOK
+	_, err := cl.Logical().DeleteWithContext(k.ctx(), full)
+	return k.deleted(full, err)
 }

@@ -51,49 +51,56 @@ Usage: coffer delete [options] PATH
 // runRead implements `coffer read`.
 func runRead(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("read", readUsage, withFormat|withField, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(1, -1) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 1, -1)
 	if cl == nil {
 		return code
 	}
 	p := sanitizePath(c.fs.Arg(0))
 	var params map[string][]string
 	if c.fs.NArg() > 1 {
-		data, err := parseKVArgs(c.stdin, c.fs.Args()[1:])
-		if err != nil {
-			c.errf("Failed to parse K=V data: %s", err)
+		data, ok := c.dataArgs()
+		if !ok {
 			return exitLocal
 		}
-		params = make(map[string][]string, len(data))
-		for k, v := range data {
-			switch v := v.(type) {
-			case []any:
-				for _, e := range v {
-					params[k] = append(params[k], fmt.Sprint(e))
-				}
-			default:
-				params[k] = []string{fmt.Sprint(v)}
+		params = queryParams(data)
+	}
+	s, ok := c.read(cl, p, params)
+	if !ok {
+		return exitRemote
+	}
+	return c.outputResponse(s)
+}
+
+// queryParams turns K=V data into query parameters, a list value becoming
+// a repeated parameter.
+func queryParams(data map[string]any) map[string][]string {
+	params := make(map[string][]string, len(data))
+	for k, v := range data {
+		switch v := v.(type) {
+		case []any:
+			for _, e := range v {
+				params[k] = append(params[k], fmt.Sprint(e))
 			}
+		default:
+			params[k] = []string{fmt.Sprint(v)}
 		}
 	}
+	return params
+}
+
+// read reads p with the query params; when the read fails or finds nothing
+// it prints why and ok is false (exit code 2).
+func (c *command) read(cl *api.Client, p string, params map[string][]string) (s *api.Secret, ok bool) {
 	s, err := cl.Logical().ReadWithDataWithContext(c.ctx(), p, params)
 	if err != nil {
 		c.errf("Error reading %s: %s", p, err)
-		return exitRemote
+		return nil, false
 	}
 	if s == nil {
 		c.errf("No value found at %s", p)
-		return exitRemote
+		return nil, false
 	}
-	if c.flags.field != "" {
-		return c.printField(rawField(s, c.flags.field), c.flags.field)
-	}
-	return c.outputSecret(s)
+	return s, true
 }
 
 // runWrite implements `coffer write`.
@@ -102,18 +109,14 @@ func runWrite(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var force bool
 	c.fs.BoolVar(&force, "force", false, "Allow the operation to continue with no key=value pairs.")
 	c.fs.BoolVar(&force, "f", false, "Alias for -force.")
-	if code, ok := c.parse(args); !ok {
+	if code, ok := c.parseArgs(args, 1, -1); !ok {
 		return code
-	}
-	if !c.wantArgs(1, -1) {
-		return exitLocal
 	}
 	if c.fs.NArg() == 1 && !force {
 		return c.usageError("Must supply data or use -force")
 	}
-	data, err := parseKVArgs(c.stdin, c.fs.Args()[1:])
-	if err != nil {
-		c.errf("Failed to parse K=V data: %s", err)
+	data, ok := c.dataArgs()
+	if !ok {
 		return exitLocal
 	}
 	cl, code := c.client()
@@ -121,15 +124,25 @@ func runWrite(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return code
 	}
 	p := sanitizePath(c.fs.Arg(0))
+	s, ok := c.write(cl, p, data)
+	if !ok {
+		return exitRemote
+	}
+	return c.outputWritten(s, p)
+}
+
+// write writes data to p; when the write fails it prints why, and any
+// response the server sent with the error, and ok is false (exit code 2).
+func (c *command) write(cl *api.Client, p string, data map[string]any) (s *api.Secret, ok bool) {
 	s, err := cl.Logical().WriteWithContext(c.ctx(), p, data)
 	if err != nil {
 		c.errf("Error writing data to %s: %s", p, err)
 		if s != nil {
 			c.outputSecret(s)
 		}
-		return exitRemote
+		return nil, false
 	}
-	return c.outputWritten(s, p)
+	return s, true
 }
 
 // outputWritten prints a write's response: Vault's success line when the
@@ -141,22 +154,13 @@ func (c *command) outputWritten(s *api.Secret, p string) int {
 		}
 		return exitOK
 	}
-	if c.flags.field != "" {
-		return c.printField(rawField(s, c.flags.field), c.flags.field)
-	}
-	return c.outputSecret(s)
+	return c.outputResponse(s)
 }
 
 // runList implements `coffer list`.
 func runList(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("list", listUsage, withFormat, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 1, 1)
 	if cl == nil {
 		return code
 	}
@@ -193,18 +197,19 @@ func (c *command) listPath(cl *api.Client, p string) int {
 // runDelete implements `coffer delete`.
 func runDelete(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("delete", deleteUsage, 0, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 1, 1)
 	if cl == nil {
 		return code
 	}
 	p := sanitizePath(c.fs.Arg(0))
-	if _, err := cl.Logical().DeleteWithContext(c.ctx(), p); err != nil {
+	_, err := cl.Logical().DeleteWithContext(c.ctx(), p)
+	return c.deleted(p, err)
+}
+
+// deleted prints the outcome of deleting p (err from the request) and
+// returns the exit code; shared by `delete` and the kv deletes.
+func (c *command) deleted(p string, err error) int {
+	if err != nil {
 		c.errf("Error deleting %s: %s", p, err)
 		return exitRemote
 	}

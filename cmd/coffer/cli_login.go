@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/vault/api"
-	"golang.org/x/term"
 )
 
 const loginUsage = `
@@ -208,7 +206,7 @@ func loginToken(c *command, cl *api.Client, _ string, config map[string]string) 
 	token, ok := config["token"]
 	if !ok {
 		var err error
-		if token, err = c.readHidden("Token (will be hidden): "); err != nil {
+		if token, err = c.readHidden(c.stderr, "Token (will be hidden): "); err != nil {
 			return nil, loginInputError{fmt.Errorf("read token: %w", err)}
 		}
 	}
@@ -277,7 +275,7 @@ func loginUserpass(c *command, cl *api.Client, mount string, config map[string]s
 	password, ok := config["password"]
 	if !ok {
 		var err error
-		if password, err = c.readHidden("Password (will be hidden): "); err != nil {
+		if password, err = c.readHidden(c.stderr, "Password (will be hidden): "); err != nil {
 			return nil, loginInputError{fmt.Errorf("read password: %w", err)}
 		}
 	}
@@ -324,28 +322,4 @@ func usernameFromEnv() string {
 		}
 	}
 	return ""
-}
-
-// readHidden reads a secret: with a prompt on stderr and no echo when stdin
-// is a terminal, otherwise as one line of stdin.
-func (c *command) readHidden(prompt string) (string, error) {
-	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(c.stderr, prompt)
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(c.stderr)
-		if err != nil {
-			return "", err
-		}
-		s := strings.TrimSpace(string(b))
-		clear(b)
-		return s, nil
-	}
-	if c.stdin == nil {
-		return "", errNoStdin
-	}
-	line, err := bufio.NewReader(c.stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", err
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -80,21 +78,10 @@ func (a *authFake) serve(w http.ResponseWriter, r *http.Request) {
 		a.fakeServer.serve(w, r)
 		return
 	}
-	body := map[string]any{}
-	raw, _ := io.ReadAll(r.Body)
-	if len(bytes.TrimSpace(raw)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		_ = dec.Decode(&body)
-	}
-	method := r.Method
-	if method == http.MethodGet && r.URL.Query().Get("list") == "true" {
-		method = "LIST"
-	}
-	caller := r.Header.Get("X-Vault-Token")
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.reqs = append(a.reqs, fakeRequest{Method: method, Path: p, Query: r.URL.RawQuery, Token: caller, Body: body})
+	req := a.record(r)
+	method, caller, body := req.Method, req.Token, req.Body
 	switch {
 	case strings.HasPrefix(p, "auth/token/"):
 		a.tokenRoute(w, method, strings.TrimPrefix(p, "auth/token/"), caller, body)

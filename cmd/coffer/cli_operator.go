@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
-	"golang.org/x/term"
 )
 
 const operatorInitUsage = `
@@ -79,13 +76,7 @@ func runOperatorInit(args []string, stdin io.Reader, stdout, stderr io.Writer) i
 	c.fs.IntVar(&req.SecretThreshold, "t", 3, "Alias for -key-threshold.")
 	c.fs.IntVar(&req.RecoveryShares, "recovery-shares", 0, "Number of recovery key shares (auto-unseal seals only).")
 	c.fs.IntVar(&req.RecoveryThreshold, "recovery-threshold", 0, "Number of recovery key shares required (auto-unseal seals only).")
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(0, 0) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 0, 0)
 	if cl == nil {
 		return code
 	}
@@ -197,13 +188,7 @@ func runOperatorUnseal(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	c := newCommand("operator unseal", operatorUnsealUsage, withFormat, stdin, stdout, stderr)
 	var reset bool
 	c.fs.BoolVar(&reset, "reset", false, "Discard previously-supplied unseal keys and start over.")
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(0, 1) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 0, 1)
 	if cl == nil {
 		return code
 	}
@@ -218,10 +203,11 @@ func runOperatorUnseal(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	key := strings.TrimSpace(c.fs.Arg(0))
 	if key == "" {
 		var err error
-		if key, err = c.readUnsealKey(); err != nil {
+		if key, err = c.readHidden(c.stdout, "Unseal Key (will be hidden): "); err != nil {
 			c.errf("Error reading unseal key: %s", err)
 			return exitLocal
 		}
+		key = strings.TrimSpace(key)
 		if key == "" {
 			c.errf("Error reading unseal key: empty key")
 			return exitLocal
@@ -235,37 +221,10 @@ func runOperatorUnseal(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	return c.outputSealStatus(cl, st)
 }
 
-// readUnsealKey prompts for a key without echo when stdin is a terminal, and
-// otherwise reads one line from stdin.
-func (c *command) readUnsealKey() (string, error) {
-	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(c.stdout, "Unseal Key (will be hidden): ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(c.stdout)
-		if err != nil {
-			return "", err
-		}
-		key := strings.TrimSpace(string(b))
-		clear(b)
-		return key, nil
-	}
-	line, err := bufio.NewReader(c.stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", err
-	}
-	return strings.TrimSpace(line), nil
-}
-
 // runOperatorSeal implements `coffer operator seal`.
 func runOperatorSeal(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("operator seal", operatorSealUsage, 0, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(0, 0) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 0, 0)
 	if cl == nil {
 		return code
 	}

@@ -319,6 +319,15 @@ func rawField(s *api.Secret, field string) any {
 	return s.Data[field]
 }
 
+// outputResponse prints a response: the -field value when one was asked
+// for, else the whole response.
+func (c *command) outputResponse(s *api.Secret) int {
+	if c.flags.field != "" {
+		return c.printField(rawField(s, c.flags.field), c.flags.field)
+	}
+	return c.outputSecret(s)
+}
+
 // printField prints one value raw: as text for table format, as JSON for
 // json. Like Vault, the trailing newline is omitted when stdout is not a
 // terminal, so `coffer read -field=x` can be piped or captured verbatim.

@@ -63,11 +63,8 @@ Usage: coffer policy fmt [options] PATH
 // runPolicyWrite implements `coffer policy write`.
 func runPolicyWrite(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("policy write", policyWriteUsage, 0, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
+	if code, ok := c.parseArgs(args, 2, 2); !ok {
 		return code
-	}
-	if !c.wantArgs(2, 2) {
-		return exitLocal
 	}
 	name := policyName(c.fs.Arg(0))
 	src := strings.TrimSpace(c.fs.Arg(1))
@@ -103,13 +100,7 @@ func runPolicyWrite(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 // runPolicyRead implements `coffer policy read`.
 func runPolicyRead(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("policy read", policyReadUsage, withFormat, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 1, 1)
 	if cl == nil {
 		return code
 	}
@@ -133,13 +124,7 @@ func runPolicyRead(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 // runPolicyList implements `coffer policy list`.
 func runPolicyList(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("policy list", policyListUsage, withFormat, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(0, 0) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 0, 0)
 	if cl == nil {
 		return code
 	}
@@ -163,13 +148,7 @@ func runPolicyList(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 // runPolicyDelete implements `coffer policy delete`.
 func runPolicyDelete(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("policy delete", policyDeleteUsage, 0, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, code := c.client()
+	cl, code := c.connect(args, 1, 1)
 	if cl == nil {
 		return code
 	}
@@ -185,11 +164,8 @@ func runPolicyDelete(args []string, stdin io.Reader, stdout, stderr io.Writer) i
 // runPolicyFmt implements `coffer policy fmt`. It needs no server.
 func runPolicyFmt(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("policy fmt", policyFmtUsage, 0, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
+	if code, ok := c.parseArgs(args, 1, 1); !ok {
 		return code
-	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
 	}
 	p := strings.TrimSpace(c.fs.Arg(0))
 	if rest, ok := strings.CutPrefix(p, "~/"); ok && userHome() != "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -56,24 +55,15 @@ func runSecretsEnable(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	c.fs.BoolVar(&local, "local", false, "Mark the mount local-only (not replicated).")
 	c.fs.BoolVar(&sealWrap, "seal-wrap", false, "Enable seal wrapping for the mount.")
 	c.fs.Var(&options, "options", "Engine option as key=value (repeatable).")
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
-	}
-	engineType := strings.TrimSpace(c.fs.Arg(0))
-	if mountPath == "" {
-		mountPath = engineType
-	}
-	mountPath = ensureTrailingSlash(sanitizePath(mountPath))
-	input := mountInput(engineType, description, version, options)
-	input.Local, input.SealWrap = local, sealWrap
-	input.Config = api.MountConfigInput{DefaultLeaseTTL: defaultTTL, MaxLeaseTTL: maxTTL}
-	cl, code := c.client()
+	cl, code := c.connect(args, 1, 1)
 	if cl == nil {
 		return code
 	}
+	engineType := strings.TrimSpace(c.fs.Arg(0))
+	mountPath = mountPathFor(mountPath, engineType)
+	input := mountInput(engineType, description, version, options)
+	input.Local, input.SealWrap = local, sealWrap
+	input.Config = api.MountConfigInput{DefaultLeaseTTL: defaultTTL, MaxLeaseTTL: maxTTL}
 	if err := cl.Sys().MountWithContext(c.ctx(), mountPath, input); err != nil {
 		c.errf("Error enabling: %s", err)
 		return exitRemote
@@ -105,97 +95,22 @@ func mountInput(engineType, description string, version int, options mapFlag) *a
 
 // runSecretsDisable implements `coffer secrets disable`.
 func runSecretsDisable(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := newCommand("secrets disable", secretsDisableUsage, 0, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(1, 1) {
-		return exitLocal
-	}
-	cl, code := c.client()
-	if cl == nil {
-		return code
-	}
-	p := ensureTrailingSlash(sanitizePath(c.fs.Arg(0)))
-	if err := cl.Sys().UnmountWithContext(c.ctx(), p); err != nil {
-		c.errf("Error disabling secrets engine at %s: %s", p, err)
-		return exitRemote
-	}
-	c.outf("Success! Disabled the secrets engine (if it existed) at: %s", p)
-	return exitOK
+	return newCommand("secrets disable", secretsDisableUsage, 0, stdin, stdout, stderr).disableMount(args, secretsEngines)
 }
 
 // runSecretsList implements `coffer secrets list`.
 func runSecretsList(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := newCommand("secrets list", secretsListUsage, withFormat, stdin, stdout, stderr)
-	var detailed bool
-	c.fs.BoolVar(&detailed, "detailed", false, "Print more information about each engine.")
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	if !c.wantArgs(0, 0) {
-		return exitLocal
-	}
-	cl, code := c.client()
-	if cl == nil {
-		return code
-	}
-	mounts, err := cl.Sys().ListMountsWithContext(c.ctx())
-	if err != nil {
-		c.errf("Error listing secrets engines: %s", err)
-		return exitRemote
-	}
-	if c.json() {
-		return c.outputJSON(mounts)
-	}
-	if detailed {
-		c.outf("%s", formatTable(detailedMountRows(mounts)))
-	} else {
-		c.outf("%s", formatTable(simpleMountRows(mounts)))
-	}
-	return exitOK
+	return newCommand("secrets list", secretsListUsage, withFormat, stdin, stdout, stderr).listMounts(args, secretsEngines)
 }
 
-// sortedMountPaths are the keys of mounts in order.
-func sortedMountPaths(mounts map[string]*api.MountOutput) []string {
-	paths := make([]string, 0, len(mounts))
-	for p := range mounts {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	return paths
-}
-
-// simpleMountRows is Vault's default `secrets list` table.
-func simpleMountRows(mounts map[string]*api.MountOutput) [][]string {
-	rows := [][]string{{"Path", "Type", "Accessor", "Description"}}
-	for _, p := range sortedMountPaths(mounts) {
-		m := mounts[p]
-		rows = append(rows, []string{p, m.Type, m.Accessor, m.Description})
-	}
-	return rows
-}
-
-// detailedMountRows is Vault's `secrets list -detailed` table (the columns
-// Coffer has).
-func detailedMountRows(mounts map[string]*api.MountOutput) [][]string {
-	rows := [][]string{{"Path", "Plugin", "Accessor", "Default TTL", "Max TTL", "Force No Cache",
-		"Replication", "Seal Wrap", "External Entropy Access", "Options", "Description", "UUID", "Version"}}
-	ttl := func(secs int) string {
-		if secs == 0 {
-			return "system"
-		}
-		return fmt.Sprint(humanDurationInt(secs))
-	}
-	for _, p := range sortedMountPaths(mounts) {
-		m := mounts[p]
-		replication := "replicated"
-		if m.Local {
-			replication = "local"
-		}
-		rows = append(rows, []string{p, m.Type, m.Accessor, ttl(m.Config.DefaultLeaseTTL), ttl(m.Config.MaxLeaseTTL),
-			strconv.FormatBool(m.Config.ForceNoCache), replication, strconv.FormatBool(m.SealWrap),
-			strconv.FormatBool(m.ExternalEntropyAccess), fmt.Sprint(m.Options), m.Description, m.UUID, m.PluginVersion})
-	}
-	return rows
+// secretsEngines are the secrets engines `secrets disable` and `secrets list` manage.
+var secretsEngines = mountKind{
+	noun:         "secrets engine",
+	disable:      (*api.Sys).UnmountWithContext,
+	list:         (*api.Sys).ListMountsWithContext,
+	listErr:      "Error listing secrets engines",
+	detailedHelp: "Print more information about each engine.",
+	extraHeader:  "Force No Cache",
+	extra:        func(m *api.MountOutput) string { return strconv.FormatBool(m.Config.ForceNoCache) },
+	ttl:          func(secs int) string { return fmt.Sprint(humanDurationInt(secs)) },
 }

@@ -40,11 +40,8 @@ type sealStatusOutput struct {
 // runStatus implements `coffer status`.
 func runStatus(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("status", statusUsage, withFormat, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
+	if code, ok := c.parseArgs(args, 0, 0); !ok {
 		return code
-	}
-	if !c.wantArgs(0, 0) {
-		return exitLocal
 	}
 	// Vault's status reserves 2 for "sealed": every error is 1.
 	cl, _ := c.client()

@@ -100,11 +100,9 @@ func runTokenCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	c.fs.StringVar(&entityAlias, "entity-alias", "", "Entity alias to associate with the token (with -role).")
 	c.fs.Var(&policies, "policy", "Policy to attach (repeatable, or comma-separated).")
 	c.fs.Var(&metadata, "metadata", "Metadata as key=value (repeatable).")
-	if code, ok := c.parse(args); !ok {
+	cl, code := c.connect(args, 0, 0)
+	if cl == nil {
 		return code
-	}
-	if !c.wantArgs(0, 0) {
-		return exitLocal
 	}
 	if tokenType == "batch" {
 		renewable = false
@@ -124,10 +122,6 @@ func runTokenCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 		Type:            tokenType,
 		EntityAlias:     entityAlias,
 	}
-	cl, code := c.client()
-	if cl == nil {
-		return code
-	}
 	tokens := cl.Auth().Token()
 	var (
 		s   *api.Secret
@@ -141,76 +135,51 @@ func runTokenCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	default:
 		s, err = tokens.CreateWithContext(c.ctx(), req)
 	}
-	if err != nil {
-		c.errf("Error creating token: %s", err)
-		return exitRemote
-	}
-	if s == nil {
-		c.errf("Error creating token: empty response")
-		return exitRemote
-	}
-	if c.flags.field != "" {
-		return c.printField(rawField(s, c.flags.field), c.flags.field)
-	}
-	return c.outputSecret(s)
+	return c.outputToken(s, err, "creating")
 }
 
 // runTokenLookup implements `coffer token lookup`.
 func runTokenLookup(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("token lookup", tokenLookupUsage, withFormat|withField, stdin, stdout, stderr)
-	var accessor bool
-	c.fs.BoolVar(&accessor, "accessor", false, "Treat the argument as an accessor instead of a token.")
-	if code, ok := c.parse(args); !ok {
-		return code
-	}
-	switch n := c.fs.NArg(); {
-	case accessor && n != 1:
-		return c.usageError("%s with -accessor (expected 1, got %d)", tooFewOrMany(n, 1), n)
-	case !c.wantArgs(0, 1):
-		return exitLocal
-	}
-	cl, code := c.client()
-	if cl == nil {
-		return code
-	}
-	arg := strings.TrimSpace(c.fs.Arg(0))
-	tokens := cl.Auth().Token()
-	var (
-		s   *api.Secret
-		err error
-	)
-	switch {
-	case arg == "":
-		s, err = tokens.LookupSelfWithContext(c.ctx())
-	case accessor:
-		s, err = tokens.LookupAccessorWithContext(c.ctx(), arg)
-	default:
-		s, err = tokens.LookupWithContext(c.ctx(), arg)
-	}
-	if err != nil {
-		c.errf("Error looking up token: %s", err)
-		return exitRemote
-	}
-	if s == nil {
-		c.errf("Error looking up token: empty response")
-		return exitRemote
-	}
-	if c.flags.field != "" {
-		return c.printField(rawField(s, c.flags.field), c.flags.field)
-	}
-	return c.outputSecret(s)
+	return c.tokenOp(args, "looking up", func(tokens *api.TokenAuth, arg string, accessor bool) (*api.Secret, error) {
+		switch {
+		case arg == "":
+			return tokens.LookupSelfWithContext(c.ctx())
+		case accessor:
+			return tokens.LookupAccessorWithContext(c.ctx(), arg)
+		}
+		return tokens.LookupWithContext(c.ctx(), arg)
+	})
 }
 
 // runTokenRenew implements `coffer token renew`.
 func runTokenRenew(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("token renew", tokenRenewUsage, withFormat|withField, stdin, stdout, stderr)
-	var (
-		increment durationFlag
-		accessor  bool
-	)
+	var increment durationFlag
 	c.fs.Var(&increment, "increment", `Requested new TTL, e.g. "30m" or "1800"; 0 asks for the token's default.`)
 	c.fs.Var(&increment, "i", "Alias for -increment.")
-	c.fs.BoolVar(&accessor, "accessor", false, "Treat the argument as an accessor instead of a token.")
+	return c.tokenOp(args, "renewing", func(tokens *api.TokenAuth, arg string, accessor bool) (*api.Secret, error) {
+		inc := increment.seconds()
+		switch {
+		case arg == "":
+			return tokens.RenewSelfWithContext(c.ctx(), inc)
+		case accessor:
+			return tokens.RenewAccessorWithContext(c.ctx(), arg, inc)
+		}
+		return tokens.RenewWithContext(c.ctx(), arg, inc)
+	})
+}
+
+// accessorHelp is the help of the -accessor flag of the token commands.
+const accessorHelp = "Treat the argument as an accessor instead of a token."
+
+// tokenOp runs `token lookup` or `token renew`: it takes at most one
+// argument (exactly one with -accessor), calls op with the token API and
+// the trimmed argument ("" for the CLI's own token), and prints the
+// response; verb ("renewing") words the errors.
+func (c *command) tokenOp(args []string, verb string, op func(tokens *api.TokenAuth, arg string, accessor bool) (*api.Secret, error)) int {
+	var accessor bool
+	c.fs.BoolVar(&accessor, "accessor", false, accessorHelp)
 	if code, ok := c.parse(args); !ok {
 		return code
 	}
@@ -224,33 +193,22 @@ func runTokenRenew(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	if cl == nil {
 		return code
 	}
-	arg := strings.TrimSpace(c.fs.Arg(0))
-	inc := increment.seconds()
-	tokens := cl.Auth().Token()
-	var (
-		s   *api.Secret
-		err error
-	)
-	switch {
-	case arg == "":
-		s, err = tokens.RenewSelfWithContext(c.ctx(), inc)
-	case accessor:
-		s, err = tokens.RenewAccessorWithContext(c.ctx(), arg, inc)
-	default:
-		s, err = tokens.RenewWithContext(c.ctx(), arg, inc)
-	}
+	s, err := op(cl.Auth().Token(), strings.TrimSpace(c.fs.Arg(0)), accessor)
+	return c.outputToken(s, err, verb)
+}
+
+// outputToken prints the response to a token request, or why there is
+// none; verb ("creating") words the errors.
+func (c *command) outputToken(s *api.Secret, err error, verb string) int {
 	if err != nil {
-		c.errf("Error renewing token: %s", err)
+		c.errf("Error %s token: %s", verb, err)
 		return exitRemote
 	}
 	if s == nil {
-		c.errf("Error renewing token: empty response")
+		c.errf("Error %s token: empty response", verb)
 		return exitRemote
 	}
-	if c.flags.field != "" {
-		return c.printField(rawField(s, c.flags.field), c.flags.field)
-	}
-	return c.outputSecret(s)
+	return c.outputResponse(s)
 }
 
 // runTokenRevoke implements `coffer token revoke`.
@@ -261,7 +219,7 @@ func runTokenRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 		mode           string
 	)
 	c.fs.BoolVar(&self, "self", false, "Revoke the token the CLI is using.")
-	c.fs.BoolVar(&accessor, "accessor", false, "Treat the argument as an accessor instead of a token.")
+	c.fs.BoolVar(&accessor, "accessor", false, accessorHelp)
 	c.fs.StringVar(&mode, "mode", "", `"orphan" revokes only the token, "path" every token under an auth path prefix; empty revokes the token and its children.`)
 	if code, ok := c.parse(args); !ok {
 		return code
@@ -313,19 +271,13 @@ func runTokenRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 // runTokenCapabilities implements `coffer token capabilities`.
 func runTokenCapabilities(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("token capabilities", tokenCapabilitiesUsage, withFormat, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
+	cl, code := c.connect(args, 1, 2)
+	if cl == nil {
 		return code
-	}
-	if !c.wantArgs(1, 2) {
-		return exitLocal
 	}
 	token, p := "", strings.TrimSpace(c.fs.Arg(0))
 	if c.fs.NArg() == 2 {
 		token, p = strings.TrimSpace(c.fs.Arg(0)), strings.TrimSpace(c.fs.Arg(1))
-	}
-	cl, code := c.client()
-	if cl == nil {
-		return code
 	}
 	caps, err := c.capabilities(cl, token, p)
 	if err != nil {

@@ -178,11 +178,8 @@ func formatSynopses(names []string, node *cliCommand) string {
 // runVersion prints the Coffer version.
 func runVersion(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("version", "Usage: coffer version\n\n  Prints the version of this Coffer binary.", 0, stdin, stdout, stderr)
-	if code, ok := c.parse(args); !ok {
+	if code, ok := c.parseArgs(args, 0, 0); !ok {
 		return code
-	}
-	if !c.wantArgs(0, 0) {
-		return exitLocal
 	}
 	c.outf("Coffer v%s", strings.TrimPrefix(version, "v"))
 	return exitOK
