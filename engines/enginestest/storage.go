@@ -4,6 +4,7 @@ package enginestest
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"sync"
@@ -11,10 +12,28 @@ import (
 	"coffer/engines"
 )
 
-// Storage is an in-memory engines.Storage for tests.
+// ErrInjected is the error a Storage armed with FailOn or FailAfter returns.
+var ErrInjected = errors.New("enginestest: injected storage failure")
+
+// Op names a Storage operation for failure injection.
+type Op string
+
+// The operations a failure can be injected into.
+const (
+	OpGet    Op = "get"
+	OpPut    Op = "put"
+	OpDelete Op = "delete"
+	OpList   Op = "list"
+)
+
+// Storage is an in-memory engines.Storage for tests, with optional failure
+// injection.
 type Storage struct {
 	mu   sync.RWMutex
 	data map[string][]byte
+	// fail, when set, is consulted before each operation with the key (the
+	// prefix for List), and its error returned.
+	fail func(op Op, key string) error
 }
 
 var _ engines.Storage = (*Storage)(nil)
@@ -22,8 +41,60 @@ var _ engines.Storage = (*Storage)(nil)
 // NewStorage returns an empty Storage.
 func NewStorage() *Storage { return &Storage{data: map[string][]byte{}} }
 
+// SetFail makes every later operation consult f first and return its
+// error if it is not nil; nil clears it.
+func (s *Storage) SetFail(f func(op Op, key string) error) {
+	s.mu.Lock()
+	s.fail = f
+	s.mu.Unlock()
+}
+
+// FailOn makes every later op (any operation if op is empty) on a key
+// starting with prefix fail with ErrInjected, until SetFail(nil).
+func (s *Storage) FailOn(op Op, prefix string) {
+	s.SetFail(func(o Op, key string) error {
+		if (op == "" || o == op) && strings.HasPrefix(key, prefix) {
+			return ErrInjected
+		}
+		return nil
+	})
+}
+
+// FailAfter lets n more calls of op succeed, fails the next one with
+// ErrInjected, and then disarms.
+func (s *Storage) FailAfter(op Op, n int) {
+	var mu sync.Mutex
+	armed := true
+	s.SetFail(func(o Op, _ string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !armed || o != op {
+			return nil
+		}
+		if n == 0 {
+			armed = false
+			return ErrInjected
+		}
+		n--
+		return nil
+	})
+}
+
+func (s *Storage) check(op Op, key string) error {
+	s.mu.RLock()
+	f := s.fail
+	s.mu.RUnlock()
+	if f != nil {
+		return f(op, key)
+	}
+	return nil
+}
+
 // Get returns a copy of the value, or nil.
 func (s *Storage) Get(_ context.Context, key string) ([]byte, error) {
+	if err := s.check(OpGet, key); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	v, ok := s.data[key]
@@ -34,14 +105,17 @@ func (s *Storage) Get(_ context.Context, key string) ([]byte, error) {
 }
 
 // List returns the immediate children of prefix, folders with a trailing
-// slash, sorted.
+// slash, sorted. A key equal to prefix is not a child of it.
 func (s *Storage) List(_ context.Context, prefix string) ([]string, error) {
+	if err := s.check(OpList, prefix); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	seen := map[string]bool{}
 	for k := range s.data {
 		rest, ok := strings.CutPrefix(k, prefix)
-		if !ok {
+		if !ok || rest == "" {
 			continue
 		}
 		if i := strings.IndexByte(rest, '/'); i >= 0 {
@@ -59,6 +133,9 @@ func (s *Storage) List(_ context.Context, prefix string) ([]string, error) {
 
 // Put stores a copy of value.
 func (s *Storage) Put(_ context.Context, key string, value []byte) error {
+	if err := s.check(OpPut, key); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.data[key] = append([]byte{}, value...)
@@ -67,13 +144,16 @@ func (s *Storage) Put(_ context.Context, key string, value []byte) error {
 
 // Delete removes key.
 func (s *Storage) Delete(_ context.Context, key string) error {
+	if err := s.check(OpDelete, key); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.data, key)
 	return nil
 }
 
-// Keys returns every stored key, sorted.
+// Keys returns every stored key, sorted, without failure injection.
 func (s *Storage) Keys() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -82,5 +162,32 @@ func (s *Storage) Keys() []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// KeysWithPrefix returns every stored key starting with prefix, sorted, or
+// nil if there is none, without failure injection.
+func (s *Storage) KeysWithPrefix(prefix string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for k := range s.data {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Snapshot returns a copy of every stored key and value, without failure
+// injection, for scans of what a storage dump would reveal.
+func (s *Storage) Snapshot() map[string][]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string][]byte, len(s.data))
+	for k, v := range s.data {
+		out[k] = append([]byte{}, v...)
+	}
 	return out
 }

@@ -87,11 +87,8 @@ func (b *versioned) writeData(ctx context.Context, key string, data map[string]a
 		return nil, err
 	}
 
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
-
-	meta, err := b.loadMetadata(ctx, key)
+	meta, unlock, err := b.lockMetadata(ctx, key)
+	defer unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -120,11 +117,8 @@ func (b *versioned) patchData(ctx context.Context, key string, data map[string]a
 		return nil, err
 	}
 
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
-
-	meta, err := b.loadMetadata(ctx, key)
+	meta, unlock, err := b.lockMetadata(ctx, key)
+	defer unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -255,11 +249,8 @@ func deletionTime(t time.Time, cfg *mountConfig, meta *keyMetadata) time.Time {
 
 // deleteLatest soft-deletes the current version (DELETE data/<key>).
 func (b *versioned) deleteLatest(ctx context.Context, key string) error {
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
-
-	meta, err := b.loadMetadata(ctx, key)
+	meta, unlock, err := b.lockMetadata(ctx, key)
+	defer unlock()
 	if err != nil || meta == nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func TestMaxVersionsPruning(t *testing.T) {
 					t.Errorf("version %d unreadable: %+v", v, resp)
 				}
 			}
-			blobs := h.storage.keys(versionDir("k"))
+			blobs := h.storage.KeysWithPrefix(versionDir("k"))
 			if len(blobs) != len(tt.wantKept) {
 				t.Errorf("stored version blobs %v, want %d", blobs, len(tt.wantKept))
 			}

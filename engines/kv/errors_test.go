@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"coffer/engines"
+	"coffer/engines/enginestest"
 )
 
 func TestVersionedBadRequests(t *testing.T) {
@@ -71,16 +72,11 @@ func TestVersionedStorageErrors(t *testing.T) {
 		{engines.UpdateOperation, "config", `{"max_versions":2}`},
 	}
 	failed := 0
-	for _, failOp := range []string{"get", "put", "delete", "list"} {
+	for _, failOp := range []enginestest.Op{enginestest.OpGet, enginestest.OpPut, enginestest.OpDelete, enginestest.OpList} {
 		for _, o := range ops {
 			h := mustHarness(t, "2")
 			h.put(t, "k", `{"data":{"a":"1"}}`)
-			h.storage.setFail(func(op, _ string) error {
-				if op == failOp {
-					return errInjected
-				}
-				return nil
-			})
+			h.storage.FailOn(failOp, "")
 			resp, err := h.do(t, o.op, o.path, body(t, o.body))
 			if err == nil {
 				continue // this request does not use the failing operation
@@ -107,16 +103,11 @@ func TestVersionedStorageErrors(t *testing.T) {
 func TestWriteOrder(t *testing.T) {
 	h := mustHarness(t, "2")
 	h.put(t, "k", `{"data":{"a":"1"}}`)
-	h.storage.setFail(func(op, key string) error {
-		if op == "put" && strings.HasPrefix(key, metadataPrefix) {
-			return errInjected
-		}
-		return nil
-	})
+	h.storage.FailOn(enginestest.OpPut, metadataPrefix)
 	if _, err := h.do(t, engines.UpdateOperation, "data/k", body(t, `{"data":{"a":"2"}}`)); err == nil {
 		t.Fatal("write with failing metadata put: no error")
 	}
-	h.storage.setFail(nil)
+	h.storage.SetFail(nil)
 	resp := h.get(t, "k", nil)
 	if dataOf(t, resp)["a"] != "1" || metaOf(t, resp)["version"] != uint64(1) {
 		t.Fatalf("interrupted write visible: %+v", resp.Data)
@@ -135,23 +126,18 @@ func TestPruneFailureWarns(t *testing.T) {
 	h := mustHarness(t, "2")
 	h.mustDo(t, engines.UpdateOperation, "config", `{"max_versions":1}`)
 	h.put(t, "k", `{"data":{"a":"1"}}`)
-	h.storage.setFail(func(op, _ string) error {
-		if op == "delete" {
-			return errInjected
-		}
-		return nil
-	})
+	h.storage.FailOn(enginestest.OpDelete, "")
 	resp := h.mustDo(t, engines.UpdateOperation, "data/k", `{"data":{"a":"2"}}`)
 	if len(resp.Warnings) != 1 || resp.Data["version"] != uint64(2) {
 		t.Fatalf("got %+v, want version 2 with one warning", resp)
 	}
-	h.storage.setFail(nil)
+	h.storage.SetFail(nil)
 	if d := dataOf(t, h.get(t, "k", nil)); d["a"] != "2" {
 		t.Fatalf("read %+v", d)
 	}
 	// Deleting the key clears the leftover.
 	h.mustDo(t, engines.DeleteOperation, "metadata/k", "")
-	if left := h.storage.keys(versionsPrefix); len(left) != 0 {
+	if left := h.storage.KeysWithPrefix(versionsPrefix); len(left) != 0 {
 		t.Fatalf("left behind: %v", left)
 	}
 }

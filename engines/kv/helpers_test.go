@@ -1,153 +1,26 @@
 package kv
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"sort"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"coffer/engines"
+	"coffer/engines/enginestest"
 )
-
-// memStorage is an in-memory engines.Storage with the real List semantics
-// and optional failure injection.
-type memStorage struct {
-	mu   sync.RWMutex
-	data map[string][]byte
-	// fail, when set, is consulted before each operation ("get", "put",
-	// "delete", "list") and its error returned.
-	fail func(op, key string) error
-}
-
-var _ engines.Storage = (*memStorage)(nil)
-
-var errInjected = errors.New("injected storage failure")
-
-func newMemStorage() *memStorage { return &memStorage{data: map[string][]byte{}} }
-
-func (s *memStorage) check(op, key string) error {
-	s.mu.RLock()
-	f := s.fail
-	s.mu.RUnlock()
-	if f != nil {
-		return f(op, key)
-	}
-	return nil
-}
-
-func (s *memStorage) setFail(f func(op, key string) error) {
-	s.mu.Lock()
-	s.fail = f
-	s.mu.Unlock()
-}
-
-func (s *memStorage) Get(_ context.Context, key string) ([]byte, error) {
-	if err := s.check("get", key); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	v, ok := s.data[key]
-	if !ok {
-		return nil, nil
-	}
-	return bytes.Clone(v), nil
-}
-
-func (s *memStorage) List(_ context.Context, prefix string) ([]string, error) {
-	if err := s.check("list", prefix); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	seen := map[string]bool{}
-	for k := range s.data {
-		rest, ok := strings.CutPrefix(k, prefix)
-		if !ok || rest == "" {
-			continue
-		}
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			rest = rest[:i+1]
-		}
-		seen[rest] = true
-	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func (s *memStorage) Put(_ context.Context, key string, value []byte) error {
-	if err := s.check("put", key); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.data[key] = bytes.Clone(value)
-	return nil
-}
-
-func (s *memStorage) Delete(_ context.Context, key string) error {
-	if err := s.check("delete", key); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.data, key)
-	return nil
-}
-
-// keys returns every stored key with the given prefix, sorted.
-func (s *memStorage) keys(prefix string) []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []string
-	for k := range s.data {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var epoch = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 
-// harness is one KV mount over a memStorage and a fakeClock.
+// harness is one KV mount over in-memory storage and a fake clock.
 type harness struct {
 	backend engines.Backend
-	storage *memStorage
-	clock   *fakeClock
+	storage *enginestest.Storage
+	clock   *enginestest.Clock
 }
 
 func mustHarness(tb testing.TB, version string) *harness {
 	tb.Helper()
-	h := &harness{storage: newMemStorage(), clock: &fakeClock{t: epoch}}
+	h := &harness{storage: enginestest.NewStorage(), clock: enginestest.NewClock(epoch)}
 	b, err := Factory(context.Background(), &engines.BackendConfig{
 		MountPath: "secret/",
 		Options:   map[string]string{"version": version},
@@ -161,20 +34,12 @@ func mustHarness(tb testing.TB, version string) *harness {
 	return h
 }
 
-// body decodes a JSON request body as the HTTP layer does (json.Number).
-func body(tb testing.TB, s string) map[string]any {
-	tb.Helper()
-	if s == "" {
-		return map[string]any{}
-	}
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		tb.Fatalf("decode body %q: %v", s, err)
-	}
-	return m
-}
+// The request helpers every engine test shares.
+var (
+	body       = enginestest.Body
+	assertCode = enginestest.AssertCode
+	jsonEqual  = enginestest.JSONEqual
+)
 
 func (h *harness) do(tb testing.TB, op engines.Operation, path string, data map[string]any) (*engines.Response, error) {
 	tb.Helper()
@@ -207,17 +72,6 @@ func (h *harness) mustFail(tb testing.TB, op engines.Operation, path, jsonBody s
 	assertCode(tb, err, code, msg)
 }
 
-func assertCode(tb testing.TB, err error, code engines.Code, msg string) {
-	tb.Helper()
-	gotCode, gotMsg := engines.CodeOf(err)
-	if gotCode != code {
-		tb.Fatalf("error %q: code %d, want %d", err, gotCode, code)
-	}
-	if msg != "" && !strings.Contains(gotMsg, msg) {
-		tb.Fatalf("error message %q, want it to contain %q", gotMsg, msg)
-	}
-}
-
 // put writes a v2 version and returns its version number.
 func (h *harness) put(tb testing.TB, key, jsonBody string) uint64 {
 	tb.Helper()
@@ -237,36 +91,6 @@ func (h *harness) get(tb testing.TB, key string, query map[string]any) *engines.
 		tb.Fatalf("read data/%s: %v", key, err)
 	}
 	return resp
-}
-
-// roundTrip encodes v as the HTTP layer would and decodes it back, so
-// tests compare what a client sees.
-func roundTrip(tb testing.TB, v any) any {
-	tb.Helper()
-	raw, err := json.Marshal(v)
-	if err != nil {
-		tb.Fatalf("encode: %v", err)
-	}
-	var out any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		tb.Fatalf("decode: %v", err)
-	}
-	return out
-}
-
-// jsonEqual compares got (after a JSON round trip) with the JSON text want.
-func jsonEqual(tb testing.TB, got any, want string) {
-	tb.Helper()
-	var w any
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		tb.Fatalf("bad want JSON %q: %v", want, err)
-	}
-	g := roundTrip(tb, got)
-	gb, _ := json.Marshal(g)
-	wb, _ := json.Marshal(w)
-	if !bytes.Equal(gb, wb) {
-		tb.Fatalf("got  %s\nwant %s", gb, wb)
-	}
 }
 
 func dataOf(tb testing.TB, resp *engines.Response) map[string]any {

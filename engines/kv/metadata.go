@@ -23,6 +23,20 @@ type metadataFields struct {
 	customPresent      bool
 }
 
+// applySettings sets the settings present in f other than
+// custom_metadata, which writes replace and patches merge.
+func (f *metadataFields) applySettings(meta *keyMetadata) {
+	if f.maxVersions != nil {
+		meta.MaxVersions = *f.maxVersions
+	}
+	if f.casRequired != nil {
+		meta.CASRequired = *f.casRequired
+	}
+	if f.deleteVersionAfter != nil {
+		meta.DeleteVersionAfter = *f.deleteVersionAfter
+	}
+}
+
 // parseMetadataFields converts the settings present in data; for a patch,
 // null resets a setting and custom_metadata members may be null.
 func parseMetadataFields(data map[string]any, patch bool) (*metadataFields, error) {
@@ -108,11 +122,8 @@ func (b *versioned) writeMetadata(ctx context.Context, key string, data map[stri
 	if err != nil {
 		return nil, err
 	}
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
-
-	meta, err := b.loadMetadata(ctx, key)
+	meta, unlock, err := b.lockMetadata(ctx, key)
+	defer unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -121,15 +132,7 @@ func (b *versioned) writeMetadata(ctx context.Context, key string, data map[stri
 		meta = newKeyMetadata()
 		meta.CreatedTime, meta.UpdatedTime = now, now
 	}
-	if f.maxVersions != nil {
-		meta.MaxVersions = *f.maxVersions
-	}
-	if f.casRequired != nil {
-		meta.CASRequired = *f.casRequired
-	}
-	if f.deleteVersionAfter != nil {
-		meta.DeleteVersionAfter = *f.deleteVersionAfter
-	}
+	f.applySettings(meta)
 	if f.customPresent {
 		meta.CustomMetadata = nonEmpty(f.customMetadata)
 	}
@@ -151,26 +154,15 @@ func (b *versioned) patchMetadata(ctx context.Context, key string, data map[stri
 	if err != nil {
 		return nil, err
 	}
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
-
-	meta, err := b.loadMetadata(ctx, key)
+	meta, unlock, err := b.lockMetadata(ctx, key)
+	defer unlock()
 	if err != nil {
 		return nil, err
 	}
 	if meta == nil {
 		return &engines.Response{StatusCode: http.StatusNotFound}, nil
 	}
-	if f.maxVersions != nil {
-		meta.MaxVersions = *f.maxVersions
-	}
-	if f.casRequired != nil {
-		meta.CASRequired = *f.casRequired
-	}
-	if f.deleteVersionAfter != nil {
-		meta.DeleteVersionAfter = *f.deleteVersionAfter
-	}
+	f.applySettings(meta)
 	if f.customPresent {
 		if data["custom_metadata"] == nil {
 			meta.CustomMetadata = nil
@@ -200,11 +192,8 @@ func (b *versioned) patchMetadata(ctx context.Context, key string, data map[stri
 // deleteMetadata removes a key entirely: its metadata first, so no reader
 // can see a version without data, then every stored version.
 func (b *versioned) deleteMetadata(ctx context.Context, key string) error {
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
-
-	meta, err := b.loadMetadata(ctx, key)
+	meta, unlock, err := b.lockMetadata(ctx, key)
+	defer unlock()
 	if err != nil || meta == nil {
 		return err
 	}

@@ -185,7 +185,7 @@ func TestMetadataDelete(t *testing.T) {
 	if resp := h.get(t, "k", map[string]any{"version": "1"}); resp != nil {
 		t.Fatalf("data after metadata delete: %+v", resp)
 	}
-	if left := h.storage.keys(versionDir("k")); len(left) != 1 || left[0] != versionKey("k/v", 1) {
+	if left := h.storage.KeysWithPrefix(versionDir("k")); len(left) != 1 || left[0] != versionKey("k/v", 1) {
 		t.Fatalf("version blobs left: %v, want only k/v's", left)
 	}
 	if d := dataOf(t, h.get(t, "k/v", nil)); d["a"] != "neighbour" {

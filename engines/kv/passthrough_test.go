@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"coffer/engines"
+	"coffer/engines/enginestest"
 )
 
 func TestFactoryVersions(t *testing.T) {
@@ -17,7 +18,7 @@ func TestFactoryVersions(t *testing.T) {
 	for _, tt := range tests {
 		b, err := Factory(context.Background(), &engines.BackendConfig{
 			Options: map[string]string{"version": tt.version},
-			Storage: newMemStorage(),
+			Storage: enginestest.NewStorage(),
 		})
 		var got string
 		switch b.(type) {
@@ -122,7 +123,7 @@ func TestPassthrough(t *testing.T) {
 
 func TestPassthroughStorageErrors(t *testing.T) {
 	h := mustHarness(t, "1")
-	h.storage.setFail(func(string, string) error { return errInjected })
+	h.storage.FailOn("", "")
 	for _, op := range []engines.Operation{engines.ReadOperation, engines.UpdateOperation, engines.DeleteOperation, engines.ListOperation} {
 		_, err := h.do(t, op, "k", body(t, `{"a":"1"}`))
 		if err == nil {

@@ -137,6 +137,16 @@ func encodeVersion(data map[string]any) ([]byte, error) {
 	return json.Marshal(versionRecord{Data: inner})
 }
 
+// lockMetadata write-locks key for a read-modify-write cycle and loads its
+// metadata (nil for a key that has none). The caller calls unlock once it
+// is done, whatever err is.
+func (b *versioned) lockMetadata(ctx context.Context, key string) (meta *keyMetadata, unlock func(), err error) {
+	lock := b.locks.forKey(key)
+	lock.Lock()
+	meta, err = b.loadMetadata(ctx, key)
+	return meta, lock.Unlock, err
+}
+
 func (b *versioned) loadMetadata(ctx context.Context, key string) (*keyMetadata, error) {
 	raw, err := b.storage.Get(ctx, metadataKey(key))
 	if err != nil {

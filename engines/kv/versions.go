@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"time"
 
 	"coffer/engines"
 )
@@ -27,28 +28,9 @@ func (b *versioned) deleteVersions(ctx context.Context, key string, data map[str
 	if err != nil {
 		return err
 	}
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
-
-	meta, err := b.loadMetadata(ctx, key)
-	if err != nil || meta == nil {
-		return err
-	}
-	now := b.now()
-	changed := false
-	for _, n := range versions {
-		vm := meta.Versions[n]
-		if vm == nil || b.gone(vm, now) {
-			continue
-		}
-		vm.DeletionTime = now
-		changed = true
-	}
-	if !changed {
-		return nil
-	}
-	return b.saveMetadata(ctx, key, meta)
+	return b.setDeletionTimes(ctx, key, versions, func(_ *keyMetadata, vm *versionMetadata, now time.Time) (time.Time, bool) {
+		return now, !b.gone(vm, now)
+	})
 }
 
 // undeleteVersions restores soft-deleted versions (POST undelete/<key>);
@@ -63,11 +45,17 @@ func (b *versioned) undeleteVersions(ctx context.Context, key string, data map[s
 	if err != nil {
 		return err
 	}
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
+	return b.setDeletionTimes(ctx, key, versions, func(meta *keyMetadata, vm *versionMetadata, now time.Time) (time.Time, bool) {
+		return deletionTime(now, cfg, meta), !vm.Destroyed
+	})
+}
 
-	meta, err := b.loadMetadata(ctx, key)
+// setDeletionTimes sets the deletion time of each of the given versions of
+// key that exists and that when accepts to the time when returns, and
+// saves the metadata if any changed. A missing key is left alone.
+func (b *versioned) setDeletionTimes(ctx context.Context, key string, versions []uint64, when func(meta *keyMetadata, vm *versionMetadata, now time.Time) (time.Time, bool)) error {
+	meta, unlock, err := b.lockMetadata(ctx, key)
+	defer unlock()
 	if err != nil || meta == nil {
 		return err
 	}
@@ -75,10 +63,14 @@ func (b *versioned) undeleteVersions(ctx context.Context, key string, data map[s
 	changed := false
 	for _, n := range versions {
 		vm := meta.Versions[n]
-		if vm == nil || vm.Destroyed {
+		if vm == nil {
 			continue
 		}
-		vm.DeletionTime = deletionTime(now, cfg, meta)
+		t, ok := when(meta, vm, now)
+		if !ok {
+			continue
+		}
+		vm.DeletionTime = t
 		changed = true
 	}
 	if !changed {
@@ -95,11 +87,8 @@ func (b *versioned) destroyVersions(ctx context.Context, key string, data map[st
 	if err != nil {
 		return err
 	}
-	lock := b.locks.forKey(key)
-	lock.Lock()
-	defer lock.Unlock()
-
-	meta, err := b.loadMetadata(ctx, key)
+	meta, unlock, err := b.lockMetadata(ctx, key)
+	defer unlock()
 	if err != nil || meta == nil {
 		return err
 	}

@@ -124,7 +124,7 @@ func TestVersionEndpointsBadInput(t *testing.T) {
 			h.mustFail(t, verb, op+"/k", "", engines.CodeUnsupportedOperation, "")
 		}
 	}
-	if h.storage.keys(metadataKey("none")) != nil {
+	if h.storage.KeysWithPrefix(metadataKey("none")) != nil {
 		t.Fatal("version endpoints created metadata for a missing key")
 	}
 }

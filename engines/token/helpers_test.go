@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,26 +10,9 @@ import (
 	"coffer/engines/enginestest"
 )
 
-// fakeClock is an injected clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock returns the clock tests move by hand.
+func newFakeClock() *enginestest.Clock {
+	return enginestest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // env is a loaded store over in-memory storage, with a root token.
@@ -39,7 +21,7 @@ type env struct {
 	ctx     context.Context
 	s       *Store
 	storage *enginestest.Storage
-	clock   *fakeClock
+	clock   *enginestest.Clock
 	root    string
 }
 

@@ -21,8 +21,7 @@ func (e *env) mustLogin(mount, user string) string {
 }
 
 func TestRevokeByPath(t *testing.T) {
-	fs := &flakyStorage{}
-	e := mustEnv(t, func(c *Config) { fs.Storage = c.Storage.(*enginestest.Storage); c.Storage = fs })
+	e := mustEnv(t)
 	alice := e.mustLogin("auth/userpass/", "alice")
 	bob := e.mustLogin("auth/userpass/", "bob")
 	aliceChild, _ := e.mustCreate(alice, "create", nil)
@@ -38,8 +37,8 @@ func TestRevokeByPath(t *testing.T) {
 
 	// A storage failure on the first login (its revocation mark) does not
 	// stop the scan, and the next run finishes the job.
-	fs.arm("put", 0)
-	if n, err := e.s.RevokeByPath(e.ctx, "auth/userpass/"); !errors.Is(err, errInjected) || n != 1 {
+	e.storage.FailAfter(enginestest.OpPut, 0)
+	if n, err := e.s.RevokeByPath(e.ctx, "auth/userpass/"); !errors.Is(err, enginestest.ErrInjected) || n != 1 {
 		t.Fatalf("want one revoked and the injected failure, got %d %v", n, err)
 	}
 	if n, err := e.s.RevokeByPath(e.ctx, "auth/userpass/"); err != nil || n != 1 {

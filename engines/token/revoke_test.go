@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"coffer/engines"
@@ -144,51 +143,6 @@ func TestRevokeEdges(t *testing.T) {
 	}
 }
 
-// flakyStorage fails a chosen operation after a number of successes.
-type flakyStorage struct {
-	*enginestest.Storage
-	mu    sync.Mutex
-	op    string
-	left  int
-	armed bool
-}
-
-var errInjected = errors.New("injected storage failure")
-
-func (f *flakyStorage) arm(op string, after int) {
-	f.mu.Lock()
-	f.op, f.left, f.armed = op, after, true
-	f.mu.Unlock()
-}
-
-func (f *flakyStorage) check(op string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.armed || op != f.op {
-		return nil
-	}
-	if f.left == 0 {
-		f.armed = false
-		return errInjected
-	}
-	f.left--
-	return nil
-}
-
-func (f *flakyStorage) Delete(ctx context.Context, key string) error {
-	if err := f.check("delete"); err != nil {
-		return err
-	}
-	return f.Storage.Delete(ctx, key)
-}
-
-func (f *flakyStorage) Put(ctx context.Context, key string, v []byte) error {
-	if err := f.check("put"); err != nil {
-		return err
-	}
-	return f.Storage.Put(ctx, key, v)
-}
-
 // TestRevokeResumesAfterFailure cuts a tree revocation short at every
 // possible delete and checks the parent is dead at once and that running
 // Revoke again (or Tidy) finishes the job.
@@ -196,11 +150,10 @@ func TestRevokeResumesAfterFailure(t *testing.T) {
 	const deletes = 5 * 3 // five tokens in the tree, three keys each
 	for after := 0; after < deletes; after++ {
 		for _, finish := range []string{"revoke", "tidy"} {
-			fs := &flakyStorage{Storage: enginestest.NewStorage()}
-			e := mustEnv(t, func(c *Config) { c.Storage = fs })
+			e := mustEnv(t)
 			ids := mustTree(e)
-			fs.arm("delete", after)
-			if err := e.s.Revoke(e.ctx, ids["parent"]); !errors.Is(err, errInjected) {
+			e.storage.FailAfter(enginestest.OpDelete, after)
+			if err := e.s.Revoke(e.ctx, ids["parent"]); !errors.Is(err, enginestest.ErrInjected) {
 				t.Fatalf("after=%d: want the injected failure, got %v", after, err)
 			}
 			if e.live(ids["parent"]) {

@@ -66,20 +66,15 @@ func TestExists(t *testing.T) {
 	}
 }
 
-// failingStorage fails every Get.
-type failingStorage struct{ engines.Storage }
-
-var errStorageDown = errors.New("storage down")
-
-func (failingStorage) Get(context.Context, string) ([]byte, error) { return nil, errStorageDown }
-
 func TestExistsStorageError(t *testing.T) {
-	b, err := approle.Factory(context.Background(), &engines.BackendConfig{Storage: failingStorage{enginestest.NewStorage()}})
+	failing := enginestest.NewStorage()
+	failing.FailOn(enginestest.OpGet, "")
+	b, err := approle.Factory(context.Background(), &engines.BackendConfig{Storage: failing})
 	if err != nil {
 		t.Fatalf("Factory: %v", err)
 	}
 	_, err = b.(engines.ExistenceChecker).Exists(context.Background(), &engines.Request{Path: "role/web"})
-	if !errors.Is(err, errStorageDown) {
+	if !errors.Is(err, enginestest.ErrInjected) {
 		t.Fatalf("Exists with failing storage: %v", err)
 	}
 }

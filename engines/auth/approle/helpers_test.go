@@ -3,8 +3,6 @@ package approle_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,38 +11,20 @@ import (
 	"coffer/engines/enginestest"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 var epoch = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // harness is one AppRole mount over in-memory storage and a fake clock.
 type harness struct {
 	backend engines.Backend
 	storage *enginestest.Storage
-	clock   *fakeClock
+	clock   *enginestest.Clock
 }
 
 const clientAddr = "10.1.2.3:40000"
 
 func mustHarness(tb testing.TB) *harness {
 	tb.Helper()
-	h := &harness{storage: enginestest.NewStorage(), clock: &fakeClock{t: epoch}}
+	h := &harness{storage: enginestest.NewStorage(), clock: enginestest.NewClock(epoch)}
 	b, err := approle.Factory(context.Background(), &engines.BackendConfig{
 		MountPath: "auth/approle/",
 		Storage:   h.storage,
@@ -57,20 +37,12 @@ func mustHarness(tb testing.TB) *harness {
 	return h
 }
 
-// body decodes a JSON request body as the HTTP layer does (json.Number).
-func body(tb testing.TB, s string) map[string]any {
-	tb.Helper()
-	m := map[string]any{}
-	if s == "" {
-		return m
-	}
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		tb.Fatalf("decode body %q: %v", s, err)
-	}
-	return m
-}
+// The request helpers every engine test shares.
+var (
+	body       = enginestest.Body
+	assertCode = enginestest.AssertCode
+	jsonEqual  = enginestest.JSONEqual
+)
 
 func (h *harness) do(op engines.Operation, path, remote string, data map[string]any) (*engines.Response, error) {
 	return h.backend.HandleRequest(context.Background(), &engines.Request{
@@ -98,14 +70,6 @@ func (h *harness) mustFail(tb testing.TB, op engines.Operation, path, jsonBody s
 		tb.Fatalf("%s %s %s: got %+v, want error %d %q", op, path, jsonBody, resp, code, msg)
 	}
 	assertCode(tb, err, code, msg)
-}
-
-func assertCode(tb testing.TB, err error, code engines.Code, msg string) {
-	tb.Helper()
-	gotCode, gotMsg := engines.CodeOf(err)
-	if gotCode != code || !strings.Contains(gotMsg, msg) {
-		tb.Fatalf("error %v: code %d message %q, want code %d containing %q", err, gotCode, gotMsg, code, msg)
-	}
 }
 
 // mustRole creates role name with the JSON settings and returns its role ID.
@@ -155,25 +119,6 @@ func (h *harness) mustLogin(tb testing.TB, roleID, secretID string) *engines.Aut
 		tb.Fatal("login returned a token; the system backend makes it")
 	}
 	return resp.Auth
-}
-
-// jsonEqual compares v, as a client would see it, with the JSON text want.
-func jsonEqual(tb testing.TB, v any, want string) {
-	tb.Helper()
-	got, err := json.Marshal(v)
-	if err != nil {
-		tb.Fatalf("encode: %v", err)
-	}
-	var g, w any
-	_ = json.Unmarshal(got, &g)
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		tb.Fatalf("bad want JSON: %v", err)
-	}
-	gb, _ := json.Marshal(g)
-	wb, _ := json.Marshal(w)
-	if string(gb) != string(wb) {
-		tb.Fatalf("got  %s\nwant %s", gb, wb)
-	}
 }
 
 func mustMarshal(tb testing.TB, v any) []byte {

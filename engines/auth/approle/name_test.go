@@ -1,7 +1,6 @@
 package approle_test
 
 import (
-	"context"
 	"maps"
 	"testing"
 
@@ -12,11 +11,7 @@ import (
 func (h *harness) snapshot(tb testing.TB) map[string]string {
 	tb.Helper()
 	out := map[string]string{}
-	for _, k := range h.storage.Keys() {
-		v, err := h.storage.Get(context.Background(), k)
-		if err != nil {
-			tb.Fatalf("get %s: %v", k, err)
-		}
+	for k, v := range h.storage.Snapshot() {
 		out[k] = string(v)
 	}
 	return out

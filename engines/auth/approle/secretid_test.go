@@ -1,7 +1,6 @@
 package approle_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"slices"
@@ -206,7 +205,6 @@ func TestStorageHoldsNoSecretID(t *testing.T) {
 	h.mustDo(t, engines.UpdateOperation, "role/r/custom-secret-id", `{"secret_id":"Custom-Secret-Value-123"}`)
 	secrets = append(secrets, "Custom-Secret-Value-123")
 	h.mustLogin(t, roleID, secrets[0])
-	ctx := context.Background()
 	for _, s := range secrets {
 		raw := []byte(s)
 		forms := []string{
@@ -218,8 +216,7 @@ func TestStorageHoldsNoSecretID(t *testing.T) {
 		if u, err := hex.DecodeString(strings.ReplaceAll(s, "-", "")); err == nil {
 			forms = append(forms, base64.StdEncoding.EncodeToString(u), base64.RawURLEncoding.EncodeToString(u), string(u))
 		}
-		for _, k := range h.storage.Keys() {
-			v, _ := h.storage.Get(ctx, k)
+		for k, v := range h.storage.Snapshot() {
 			for _, form := range forms {
 				if strings.Contains(k, form) || strings.Contains(string(v), form) {
 					t.Fatalf("secret ID stored at %s (as %q)", k, form)

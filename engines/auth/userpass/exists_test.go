@@ -49,19 +49,14 @@ func TestExists(t *testing.T) {
 	}
 }
 
-// failingStorage fails every Get.
-type failingStorage struct{ engines.Storage }
-
-var errStorageDown = errors.New("storage down")
-
-func (failingStorage) Get(context.Context, string) ([]byte, error) { return nil, errStorageDown }
-
 func TestExistsStorageError(t *testing.T) {
-	b, err := newBackend(&engines.BackendConfig{Storage: failingStorage{enginestest.NewStorage()}}, cheapKDF)
+	failing := enginestest.NewStorage()
+	failing.FailOn(enginestest.OpGet, "")
+	b, err := newBackend(&engines.BackendConfig{Storage: failing}, cheapKDF)
 	if err != nil {
 		t.Fatalf("newBackend: %v", err)
 	}
-	if _, err := b.Exists(context.Background(), &engines.Request{Path: "users/alice"}); !errors.Is(err, errStorageDown) {
+	if _, err := b.Exists(context.Background(), &engines.Request{Path: "users/alice"}); !errors.Is(err, enginestest.ErrInjected) {
 		t.Fatalf("Exists with failing storage: %v", err)
 	}
 }

@@ -2,8 +2,6 @@ package userpass
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"testing"
 
 	"coffer/engines"
@@ -31,19 +29,12 @@ func mustHarness(tb testing.TB, kdf kdfParams) *harness {
 	return &harness{backend: b, storage: s}
 }
 
-func body(tb testing.TB, s string) map[string]any {
-	tb.Helper()
-	m := map[string]any{}
-	if s == "" {
-		return m
-	}
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		tb.Fatalf("decode body %q: %v", s, err)
-	}
-	return m
-}
+// The request helpers every engine test shares.
+var (
+	body       = enginestest.Body
+	assertCode = enginestest.AssertCode
+	jsonEqual  = enginestest.JSONEqual
+)
 
 func (h *harness) do(op engines.Operation, path, remote string, data map[string]any) (*engines.Response, error) {
 	return h.backend.HandleRequest(context.Background(), &engines.Request{
@@ -69,14 +60,6 @@ func (h *harness) mustFail(tb testing.TB, op engines.Operation, path, jsonBody s
 	assertCode(tb, err, code, msg)
 }
 
-func assertCode(tb testing.TB, err error, code engines.Code, msg string) {
-	tb.Helper()
-	gotCode, gotMsg := engines.CodeOf(err)
-	if gotCode != code || !strings.Contains(gotMsg, msg) {
-		tb.Fatalf("error %v: code %d message %q, want code %d containing %q", err, gotCode, gotMsg, code, msg)
-	}
-}
-
 func (h *harness) login(remote, user, password string) (*engines.Response, error) {
 	return h.do(engines.UpdateOperation, "login/"+user, remote, map[string]any{"password": password})
 }
@@ -91,22 +74,4 @@ func (h *harness) mustLogin(tb testing.TB, user, password string) *engines.Auth 
 		tb.Fatalf("login %s: want an auth block without a token, got %+v", user, resp)
 	}
 	return resp.Auth
-}
-
-func jsonEqual(tb testing.TB, v any, want string) {
-	tb.Helper()
-	got, err := json.Marshal(v)
-	if err != nil {
-		tb.Fatalf("encode: %v", err)
-	}
-	var g, w any
-	_ = json.Unmarshal(got, &g)
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		tb.Fatalf("bad want JSON: %v", err)
-	}
-	gb, _ := json.Marshal(g)
-	wb, _ := json.Marshal(w)
-	if string(gb) != string(wb) {
-		tb.Fatalf("got  %s\nwant %s", gb, wb)
-	}
 }
