@@ -275,3 +275,39 @@ func TestAuditCanaries(t *testing.T) {
 }
 
 func hexBytes(s string) string { return hex.EncodeToString([]byte(s)) }
+
+// TestAuditNeverUnaudited checks that sealing is itself on the record and
+// that a node told to audit stays sealed when no device can be enabled.
+func TestAuditNeverUnaudited(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "audit.log")
+	n := mustStartNodeWith(t, auditConfig(logPath))
+	ctx := t.Context()
+	_, rootTok := mustInitUnseal(t, n)
+	if err := n.Client(rootTok).Sys().SealWithContext(ctx); err != nil {
+		t.Fatalf("seal: %v", err)
+	}
+	var sawResponse bool
+	for _, e := range auditLines(t, logPath) {
+		if req, _ := e["request"].(map[string]any); e["type"] == "response" && req != nil && req["path"] == "sys/seal" {
+			sawResponse = true
+		}
+	}
+	if !sawResponse {
+		t.Fatal("sys/seal has no response entry")
+	}
+
+	// The only device points into a directory that does not exist.
+	bad := mustStartNodeWith(t, auditConfig(filepath.Join(t.TempDir(), "missing", "dir", "audit.log")))
+	anon := bad.Client("")
+	init, err := anon.Sys().InitWithContext(ctx, &vault.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	if err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	if _, err := anon.Sys().UnsealWithContext(ctx, init.KeysB64[0]); err == nil {
+		t.Fatal("unseal succeeded with no audit device that could be enabled")
+	}
+	st, err := anon.Sys().SealStatusWithContext(ctx)
+	if err != nil || !st.Sealed {
+		t.Fatalf("the node must stay sealed: %+v %v", st, err)
+	}
+}

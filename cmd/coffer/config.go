@@ -134,7 +134,7 @@ func parseConfig(src string) (*serverConfig, error) {
 				return nil, err
 			}
 			for _, other := range cfg.Audit {
-				if other.Name == d.Name {
+				if strings.Trim(other.Name, "/") == strings.Trim(d.Name, "/") {
 					return nil, fmt.Errorf("config: audit device %q declared twice", d.Name)
 				}
 			}
@@ -188,6 +188,11 @@ func parseAuditBlock(item *ast.ObjectItem) (audit.DeviceConfig, error) {
 	}
 	d.Description = b.Description
 	for k, v := range b.Options {
+		if _, isString := v.(string); k == "mode" && !isString {
+			// HCL reads 0600 as the decimal number 384: only a quoted
+			// octal string says what the operator meant.
+			return d, fmt.Errorf("config: audit %q: mode must be a quoted octal string such as \"0600\"", d.Name)
+		}
 		d.Options[k] = fmt.Sprint(v)
 	}
 	return d, nil

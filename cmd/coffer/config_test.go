@@ -89,6 +89,13 @@ bogus = 1`, "unknown setting"},
 		{"bad bool", `storage "raft" { path = "/d" }
 listener "tcp" { tls_disable = "maybe" }`, "tls_disable"},
 		{"bad hcl", `storage "raft" {`, "parse"},
+		{"audit mode unquoted", `storage "raft" { path = "/d" }
+listener "tcp" { tls_disable = true }
+audit "file" "f" { options { mode = 0600 } }`, "quoted octal"},
+		{"audit name twice", `storage "raft" { path = "/d" }
+listener "tcp" { tls_disable = true }
+audit "file" "f" { }
+audit "file" "f/" { }`, "declared twice"},
 		{"audit without name", `storage "raft" { path = "/d" }
 listener "tcp" { tls_disable = true }
 audit "file" { }`, "audit block"},

@@ -88,7 +88,11 @@ func runServer(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, *dev, *devRoot, os.Stdout); err != nil {
+	// SIGHUP (log rotation) must never kill the server, even while it starts.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	if err := serve(ctx, cfg, *dev, *devRoot, os.Stdout, hup); err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return 1
 	}
@@ -105,7 +109,8 @@ func newLogger(level string) *slog.Logger {
 
 // serve runs a node until ctx ends, then shuts it down in order: stop
 // taking requests, seal (zeroing keys), stop Raft, close the stores.
-func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out io.Writer) error {
+// SIGHUPs arriving on hup reopen the audit files.
+func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out io.Writer, hup <-chan os.Signal) error {
 	logger := newLogger(cfg.LogLevel)
 	nodeID := cfg.Storage.NodeID
 	if nodeID == "" {
@@ -200,9 +205,6 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer func() { signal.Stop(hup); close(hup) }()
 	go func() {
 		for range hup {
 			if err := sys.ReopenAudit(); err != nil {

@@ -24,13 +24,23 @@ const auditTableKey = "core/audit/api-devices"
 // the API) at unseal. A configured device that cannot write its first
 // entry is reported and left disabled; requests then proceed only if
 // another device works (fail closed) or if no device is enabled at all.
+//
+// If devices are declared and none can be enabled, the unseal fails: a
+// node that was told to audit never serves unaudited.
 func (s *System) enableAudit(ctx context.Context) error {
 	devices := append([]audit.DeviceConfig{}, s.auditConfig...)
 	apiDevices, err := s.loadAPIAuditDevices(ctx)
 	if err != nil {
 		return err
 	}
+	if len(apiDevices) > 0 && !s.auditAPIAllow {
+		for _, d := range apiDevices {
+			s.logger.Warn("audit device enabled through the API is not loaded: unsafe_allow_api_audit_creation is off", "device", d.Name)
+		}
+		apiDevices = nil
+	}
 	devices = append(devices, apiDevices...)
+	enabled := 0
 	for _, d := range devices {
 		salt, err := s.auditSalt(ctx, d.Name)
 		if err != nil {
@@ -38,8 +48,13 @@ func (s *System) enableAudit(ctx context.Context) error {
 		}
 		if err := s.audit.Enable(ctx, d, salt); err != nil {
 			s.logger.Error("audit device could not be enabled", "device", d.Name, "type", d.Type, "error", err)
+		} else {
+			enabled++
 		}
 		clear(salt)
+	}
+	if len(devices) > 0 && enabled == 0 {
+		return fmt.Errorf("system: none of the %d audit devices could be enabled; staying sealed rather than serving unaudited", len(devices))
 	}
 	return nil
 }

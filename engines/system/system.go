@@ -89,6 +89,9 @@ type System struct {
 
 	// mu orders lifecycle changes (init, unseal, seal) against each other.
 	mu sync.Mutex
+	// inflight is read-held by every request from its active check to its
+	// response entry; sealing takes it to wait for them.
+	inflight sync.RWMutex
 	// stopServices ends the background services of an active node;
 	// services waits for them.
 	stopServices context.CancelFunc
@@ -346,12 +349,14 @@ func (s *System) Seal() {
 }
 
 func (s *System) sealLocked() {
+	s.active.Store(false)
+	s.inflight.Lock()
+	defer s.inflight.Unlock()
 	if s.stopServices != nil {
 		s.stopServices()
 		s.stopServices = nil
 		s.services.Wait()
 	}
-	s.active.Store(false)
 	s.status.Store(nil)
 	s.barrier.Seal()
 	s.router.Reset()
