@@ -11,19 +11,20 @@ import (
 	"time"
 
 	"coffer/engines"
+	"coffer/engines/auth/tokenfields"
 )
 
 // Request bodies arrive decoded with json.Number, query parameters as
-// strings, and tests pass Go values; fields converts all three weakly, as
-// Vault's field decoding does, and remembers which keys were read so the
-// rest can be reported as ignored.
+// strings, and tests pass Go values; fields converts them with
+// tokenfields where the token store's rules are Vault's auth-method rules,
+// and remembers which keys were read so the rest can be reported as
+// ignored.
 type fields struct {
-	data map[string]any
+	data tokenfields.Fields
 	used map[string]bool
 }
 
 var (
-	errNotString   = errors.New("not a string")
 	errNotInteger  = errors.New("not an integer")
 	errNotBool     = errors.New("not a boolean")
 	errNotDuration = errors.New("not a duration")
@@ -69,87 +70,50 @@ func (f *fields) warning() []string {
 }
 
 func (f *fields) str(name string) (string, error) {
-	v, ok := f.get(name)
-	if !ok {
-		return "", nil
-	}
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case json.Number:
-		return x.String(), nil
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
-	case int:
-		return strconv.Itoa(x), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	}
-	return "", fieldError(name, errNotString)
+	f.used[name] = true
+	s, _, err := f.data.Str(name)
+	return s, err
 }
 
+// boolean reads a bool as tokenfields does, except that a JSON number
+// must be a plain integer (see integer).
 func (f *fields) boolean(name string) (val, ok bool, err error) {
 	v, ok := f.get(name)
-	if !ok {
-		return false, false, nil
-	}
-	switch x := v.(type) {
-	case bool:
-		return x, true, nil
-	case string:
-		if x == "" {
-			return false, true, nil
-		}
-		b, err := strconv.ParseBool(x)
+	if n, isNum := v.(json.Number); ok && isNum {
+		i, err := intText(string(n))
 		if err != nil {
 			return false, false, fieldError(name, errNotBool)
 		}
-		return b, true, nil
+		return i != 0, true, nil
 	}
-	n, err := toInt(v)
-	if err != nil {
-		return false, false, fieldError(name, errNotBool)
-	}
-	return n != 0, true, nil
+	return f.data.Bool(name)
 }
 
+// integer reads an int as tokenfields does, except that a JSON number or
+// a string must be written as a plain integer: tokenfields also takes an
+// integral float ("3.0", "1e3"), which the token store has always refused
+// with a 400, as Vault's int decoding of json.Number does.
 func (f *fields) integer(name string) (val int, ok bool, err error) {
-	v, ok := f.get(name)
-	if !ok {
-		return 0, false, nil
+	v, _ := f.get(name)
+	var s string
+	switch x := v.(type) {
+	case json.Number:
+		s = string(x)
+	case string:
+		if s = strings.TrimSpace(x); s == "" {
+			return 0, true, nil
+		}
+	default:
+		return f.data.Int(name)
 	}
-	n, err := toInt(v)
+	n, err := intText(s)
 	if err != nil {
 		return 0, false, fieldError(name, err)
 	}
 	return n, true, nil
 }
 
-func toInt(v any) (int, error) {
-	var s string
-	switch x := v.(type) {
-	case int:
-		return x, nil
-	case int64:
-		if x > math.MaxInt32 || x < math.MinInt32 {
-			return 0, errNotInteger
-		}
-		return int(x), nil
-	case float64:
-		if x != math.Trunc(x) || x > math.MaxInt32 || x < math.MinInt32 {
-			return 0, errNotInteger
-		}
-		return int(x), nil
-	case json.Number:
-		s = x.String()
-	case string:
-		s = strings.TrimSpace(x)
-		if s == "" {
-			return 0, nil
-		}
-	default:
-		return 0, errNotInteger
-	}
+func intText(s string) (int, error) {
 	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
 		return 0, errNotInteger
@@ -158,7 +122,11 @@ func toInt(v any) (int, error) {
 }
 
 // duration reads a number of seconds or a duration string ("90", "90s",
-// "1h30m", "2d"), truncated to whole seconds.
+// "1h30m", "2d"), truncated to whole seconds. It stays apart from
+// tokenfields.Duration, which refuses anything past 100 years and takes
+// negative day counts: the token store accepts any duration time.Duration
+// holds (a token TTL past the max is capped with a warning, not refused) and a
+// negative day count is "not a duration" rather than its own 400.
 func (f *fields) duration(name string) (val time.Duration, ok bool, err error) {
 	v, ok := f.get(name)
 	if !ok {
@@ -219,7 +187,9 @@ func secondsDuration(n float64) (time.Duration, error) {
 }
 
 // strings reads a list of strings: a JSON list, or a comma-separated
-// string.
+// string. It stays apart from tokenfields.Strings, which also takes a bare
+// number and boolean list items: policy lists here take strings and
+// numbers only, and anything else is a 400.
 func (f *fields) strings(name string) (val []string, ok bool, err error) {
 	v, ok := f.get(name)
 	if !ok {
@@ -258,6 +228,9 @@ func trimAll(list []string) []string {
 }
 
 // stringMap reads an object of strings (numbers and booleans converted).
+// It stays apart from tokenfields.StringMap: token metadata is a JSON
+// object only (no "k=v" or JSON-in-a-string forms) and a null value is an
+// empty string rather than a 400.
 func (f *fields) stringMap(name string) (map[string]string, error) {
 	v, ok := f.get(name)
 	if !ok {

@@ -103,8 +103,11 @@ func (s *Store) Tidy(ctx context.Context) (TidyResult, error) {
 			fail(err)
 		}
 	}
-	s.logger.Info("token tidy done", "revoked", res.Revoked, "accessor_indexes_removed", res.Accessors,
-		"parent_indexes_removed", res.Parents, "errors", res.Errors)
+	// The leader tidies every minute: say so only when it did something.
+	if res.Revoked+res.Accessors+res.Parents+res.Errors > 0 {
+		s.logger.Info("token tidy done", "revoked", res.Revoked, "accessor_indexes_removed", res.Accessors,
+			"parent_indexes_removed", res.Parents, "errors", res.Errors)
+	}
 	return res, errors.Join(errs...)
 }
 
