@@ -224,31 +224,35 @@ func (b *backend) createSecretID(ctx context.Context, name, secretID string, f t
 	}}, nil
 }
 
+// boundedCIDRs reads a secret ID's CIDR list from field, which must lie
+// within the role's blocks; absent or empty gives nil.
+func boundedCIDRs(f tokenfields.Fields, field string, roleBlocks []string, mismatch string) ([]string, error) {
+	v, ok, err := f.Strings(field)
+	if err != nil || !ok || len(v) == 0 {
+		return nil, err
+	}
+	blocks, err := tokenfields.ParseCIDRs(field, v)
+	if err != nil {
+		return nil, err
+	}
+	if !tokenfields.CIDRSubset(blocks, roleBlocks) {
+		return nil, engines.BadRequest(mismatch, roleBlocks, blocks)
+	}
+	return blocks, nil
+}
+
 // secretIDProperties reads a new secret ID's options, bounded by the
 // role's, as Vault does.
 func secretIDProperties(r *role, f tokenfields.Fields) (*secretIDEntry, error) {
 	e := &secretIDEntry{NumUses: r.SecretIDNumUses, TTL: r.SecretIDTTL}
-	if v, ok, err := f.Strings("cidr_list"); err != nil {
+	var err error
+	if e.CIDRList, err = boundedCIDRs(f, "cidr_list", r.SecretIDBoundCIDRs,
+		"failed to verify subset relationship between CIDR blocks on the role %q and CIDR blocks on the secret ID %q"); err != nil {
 		return nil, err
-	} else if ok && len(v) > 0 {
-		if e.CIDRList, err = tokenfields.ParseCIDRs("cidr_list", v); err != nil {
-			return nil, err
-		}
-		if !tokenfields.CIDRSubset(e.CIDRList, r.SecretIDBoundCIDRs) {
-			return nil, engines.BadRequest("failed to verify subset relationship between CIDR blocks on the role %q and CIDR blocks on the secret ID %q",
-				r.SecretIDBoundCIDRs, e.CIDRList)
-		}
 	}
-	if v, ok, err := f.Strings("token_bound_cidrs"); err != nil {
+	if e.TokenBoundCIDRs, err = boundedCIDRs(f, "token_bound_cidrs", r.TokenBoundCIDRs,
+		"failed to verify subset relationship between the token CIDR blocks on the role %q and those on the secret ID %q"); err != nil {
 		return nil, err
-	} else if ok && len(v) > 0 {
-		if e.TokenBoundCIDRs, err = tokenfields.ParseCIDRs("token_bound_cidrs", v); err != nil {
-			return nil, err
-		}
-		if !tokenfields.CIDRSubset(e.TokenBoundCIDRs, r.TokenBoundCIDRs) {
-			return nil, engines.BadRequest("failed to verify subset relationship between the token CIDR blocks on the role %q and those on the secret ID %q",
-				r.TokenBoundCIDRs, e.TokenBoundCIDRs)
-		}
 	}
 	if n, ok, err := f.Int("num_uses"); err != nil {
 		return nil, err
