@@ -59,6 +59,7 @@ type FSM struct {
 	db *bolt.DB
 
 	applied atomic.Uint64
+	watch   watch
 
 	// maxRestore is MaxRestoreSize; tests lower it.
 	maxRestore int64
@@ -219,6 +220,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	if last <= f.applied.Load() {
 		return results
 	}
+	prefixes, observe := f.watch.current()
+	var touched []string
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		data, meta := tx.Bucket(dataBucket), tx.Bucket(metaBucket)
 		if data == nil || meta == nil {
@@ -240,6 +243,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				continue
 			}
 			if err := walkCommand(l.Data, nil, func(kind OpKind, key, value []byte) error {
+				if observe != nil && matches(prefixes, kind, string(key)) {
+					touched = append(touched, string(key))
+				}
 				return applyOp(data, kind, key, value)
 			}); err != nil {
 				return fmt.Errorf("entry %d: %w", l.Index, err)
@@ -255,7 +261,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			"first_index", logs[0].Index, "last_index", last, "error", err)
 		return fill(f.failed)
 	}
-	f.applied.Store(last)
+	for _, k := range touched {
+		observe(k)
+	}
+	f.advance(last)
 	return results
 }
 

@@ -1,12 +1,15 @@
 package fsm
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
@@ -368,5 +371,30 @@ func TestConcurrentReadsDuringApply(t *testing.T) {
 	}
 	if len(keys) != batches+1 {
 		t.Fatalf("listed %d children, want %d", len(keys), batches+1)
+	}
+}
+
+func TestObserveAndWaitApplied(t *testing.T) {
+	t.Parallel()
+	f := mustOpen(t, "")
+	var seen []string
+	f.Observe([]string{"core/mounts", "core/policy/"}, func(k string) { seen = append(seen, k) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.WaitApplied(ctx, 2) }()
+	mustApply(t, f, cmdLog(1, put("core/mounts", "m"), put("logical/x", "v")))
+	mustApply(t, f, cmdLog(2, put("core/policy/a", "p"), delPrefix("core/")))
+	if err := <-done; err != nil {
+		t.Fatalf("WaitApplied: %v", err)
+	}
+	want := []string{"core/mounts", "core/policy/a", "core/"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("observed %q, want %q", seen, want)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancelShort()
+	if err := f.WaitApplied(short, 3); err == nil {
+		t.Fatal("WaitApplied returned for an index never applied")
 	}
 }

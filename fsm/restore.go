@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -66,8 +67,24 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: reopen: %w", err)
 	}
 	f.db = db
-	f.applied.Store(applied)
+	// The applied index never goes back: an operator's restore of an old
+	// snapshot is itself a new Raft index, past everything applied here,
+	// and entries after it must not be skipped as "already applied".
+	if prev := f.applied.Load(); prev > applied {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			var idx [8]byte
+			binary.BigEndian.PutUint64(idx[:], prev)
+			return tx.Bucket(metaBucket).Put(appliedKey, idx[:])
+		}); err != nil {
+			return fmt.Errorf("fsm: restore: record applied index: %w", err)
+		}
+		applied = prev
+	}
 	f.failed = nil
+	if _, observe := f.watch.current(); observe != nil {
+		observe("")
+	}
+	f.advance(applied)
 	f.logger.Info("fsm: restored snapshot", "applied_index", applied, "bytes", size)
 	return nil
 }
