@@ -2,9 +2,12 @@ package fsm
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Observer is told which watched keys an applied batch touched. It runs on
@@ -81,4 +84,30 @@ func (f *FSM) WaitApplied(ctx context.Context, idx uint64) error {
 			return fmt.Errorf("fsm: wait for index %d (at %d): %w", idx, f.applied.Load(), ctx.Err())
 		}
 	}
+}
+
+// RaiseApplied records idx as the applied index if it is higher. The
+// cluster calls it after a restore: Raft considers everything up to the
+// restored snapshot's index applied, even when the snapshot's data was
+// taken at a lower index (an operator's restore of an old backup).
+func (f *FSM) RaiseApplied(idx uint64) error {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
+	if idx <= f.applied.Load() {
+		return nil
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.db == nil {
+		return ErrClosed
+	}
+	if err := f.db.Update(func(tx *bolt.Tx) error {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], idx)
+		return tx.Bucket(metaBucket).Put(appliedKey, b[:])
+	}); err != nil {
+		return fmt.Errorf("fsm: raise applied index: %w", err)
+	}
+	f.advance(idx)
+	return nil
 }

@@ -47,6 +47,10 @@ type Barrier struct {
 
 	// initialized caches a true Initialized (it cannot become false).
 	initialized atomic.Bool
+
+	// pending are the records a joining node was sent by the leader, used
+	// until its own store holds them (see SetPendingRecords).
+	pending atomic.Pointer[Records]
 }
 
 // NewBarrier returns a sealed barrier over store. A nil logger discards.

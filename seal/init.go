@@ -68,7 +68,7 @@ func decodeSealConfig(raw []byte) (*SealConfig, error) {
 // SealConfig returns the stored seal configuration; nil, nil when the
 // barrier is not initialised.
 func (b *Barrier) SealConfig(ctx context.Context) (*SealConfig, error) {
-	raw, err := b.store.Get(ctx, sealConfigPath)
+	raw, err := b.readRecord(ctx, sealConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("seal: read seal config: %w", err)
 	}
@@ -84,7 +84,7 @@ func (b *Barrier) Initialized(ctx context.Context) (bool, error) {
 	if b.initialized.Load() {
 		return true, nil
 	}
-	raw, err := b.store.Get(ctx, sealConfigPath)
+	raw, err := b.readRecord(ctx, sealConfigPath)
 	if err != nil {
 		return false, fmt.Errorf("seal: read seal config: %w", err)
 	}

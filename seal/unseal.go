@@ -91,10 +91,10 @@ func (b *Barrier) Unseal(ctx context.Context, share []byte) (*UnsealStatus, erro
 
 // readRecords reads the root key and keyring records.
 func (b *Barrier) readRecords(ctx context.Context) (rootBlob, keyringBlob []byte, err error) {
-	if rootBlob, err = b.store.Get(ctx, rootKeyPath); err != nil {
+	if rootBlob, err = b.readRecord(ctx, rootKeyPath); err != nil {
 		return nil, nil, fmt.Errorf("seal: read root key: %w", err)
 	}
-	if keyringBlob, err = b.store.Get(ctx, keyringPath); err != nil {
+	if keyringBlob, err = b.readRecord(ctx, keyringPath); err != nil {
 		return nil, nil, fmt.Errorf("seal: read keyring: %w", err)
 	}
 	if rootBlob == nil || keyringBlob == nil {
