@@ -86,6 +86,9 @@ type entryRequest struct {
 	Data                any             `json:"data,omitempty"`
 	RemoteAddress       string          `json:"remote_address,omitempty"`
 	RemotePort          int             `json:"remote_port,omitempty"`
+	// ForwardedFrom is the node ID of the standby that forwarded the
+	// request to the node that ran it (and wrote this entry).
+	ForwardedFrom string `json:"forwarded_from,omitempty"`
 }
 
 type entrySecret struct {
@@ -220,6 +223,7 @@ func (f *formatter) format(in *Input, typ string) ([]byte, error) {
 		Data:                reqData,
 		RemoteAddress:       addr,
 		RemotePort:          port,
+		ForwardedFrom:       req.ForwardedFrom,
 	}
 
 	var warnings []string

@@ -39,6 +39,9 @@ var (
 	ErrSealed               = &Error{Code: CodeSealed, Message: "Vault is sealed"}
 	ErrNotInitialized       = &Error{Code: CodeNotInitialized, Message: "Vault is not initialized"}
 	ErrNoLeader             = &Error{Code: CodeUnavailable, Message: "no active node: the cluster has no leader"}
+	// ErrForward: this node is a standby and the request must run on the
+	// active node; the HTTP layer forwards it.
+	ErrForward = &Error{Code: CodeUnavailable, Message: "the request must be served by the active node"}
 )
 
 // BadRequest returns a 400 error with a client-safe message.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -115,9 +116,23 @@ func (r *Router) Load(ctx context.Context) error {
 			return fmt.Errorf("engines: decode mount table: %w", err)
 		}
 	}
+	// A reload (another node changed the table) keeps the backends of
+	// mounts that did not change.
+	r.mu.RLock()
+	existing := make(map[string]*mounted, len(r.mounts))
+	for _, m := range r.mounts {
+		if m.entry.UUID != "" {
+			existing[m.entry.UUID] = m
+		}
+	}
+	r.mu.RUnlock()
 	built := make([]*mounted, 0, len(entries)+len(r.builtins))
 	built = append(built, r.builtins...)
 	for _, e := range entries {
+		if old, ok := existing[e.UUID]; ok && old.entry.Type == e.Type && old.entry.Path == e.Path && maps.Equal(old.entry.Options, e.Options) {
+			built = append(built, &mounted{entry: e, backend: old.backend})
+			continue
+		}
 		b, err := r.build(ctx, e)
 		if err != nil {
 			// One broken mount must not keep the node sealed: it stays in

@@ -1,6 +1,7 @@
 package engines
 
 import (
+	"io"
 	"context"
 	"time"
 )
@@ -43,6 +44,12 @@ type Request struct {
 	Token *TokenEntry
 	// MountAccessor is the accessor of the mount serving the request.
 	MountAccessor string
+	// ForwardedFrom names the standby node that forwarded the request to
+	// this one (empty when the client called this node), for audit.
+	ForwardedFrom string
+	// Body is the raw request body of the few endpoints that take a
+	// stream rather than JSON (a snapshot restore); nil otherwise.
+	Body io.Reader
 }
 
 // Response is what a backend returns; the HTTP layer wraps it in Vault's
@@ -55,6 +62,12 @@ type Response struct {
 	// StatusCode overrides the HTTP status when non-zero (KV v2 answers a
 	// deleted version with 404 and its metadata).
 	StatusCode int
+	// Stream, when set, is the response body, written raw (a snapshot);
+	// Data is then ignored.
+	Stream func(w io.Writer) error
+	// StreamType is Stream's content type; empty means
+	// application/octet-stream.
+	StreamType string
 }
 
 // Secret describes a leased secret in a response.
