@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"io"
+	"net/http"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // Config describes one node.
@@ -13,8 +16,23 @@ type Config struct {
 	Dir string
 	// NodeID is the node's stable Raft server ID.
 	NodeID string
-	// BindAddr is the host:port the Raft transport listens on.
+	// BindAddr is the host:port a plain TCP Raft transport listens on; used
+	// only when StreamLayer is nil (tests of this package).
 	BindAddr string
+	// StreamLayer carries Raft RPC between nodes (transport/peer's mutual
+	// TLS in a server); it outlives the node and is not closed by it.
+	StreamLayer raft.StreamLayer
+	// APIAddr is this node's advertised API address, reported in Status.
+	APIAddr string
+	// RPCClient reaches other nodes' RPC handlers (Node.RPCHandler) at
+	// https://CLUSTER_ADDR/...; a standby asks the leader for read indexes
+	// with it. Nil: standbys cannot serve reads.
+	RPCClient *http.Client
+	// LeaderServiceDelay is how long a new leader waits after its barrier
+	// before starting leader-only services, so a deposed leader that has
+	// not yet noticed (its lease runs HeartbeatTimeout/2) has stopped
+	// them first; zero means HeartbeatTimeout.
+	LeaderServiceDelay time.Duration
 	// AdvertiseAddr is the address peers use to reach BindAddr; empty means
 	// BindAddr.
 	AdvertiseAddr string
@@ -73,6 +91,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxEntryBytes == 0 {
 		out.MaxEntryBytes = 8 << 20
+	}
+	if out.LeaderServiceDelay == 0 {
+		out.LeaderServiceDelay = out.HeartbeatTimeout
 	}
 	if out.MaxInFlight == 0 {
 		out.MaxInFlight = 2

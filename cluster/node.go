@@ -40,6 +40,14 @@ type Node struct {
 
 	commits *committer
 	reads   *readBarrier
+	index   *readIndex
+
+	// startMu orders Bootstrap, Join and Close; started is set once raft,
+	// commits and reads exist (they never change after).
+	startMu sync.Mutex
+	started atomic.Bool
+
+	services *leaderServices
 
 	// ready is closed-over state: true once this node, as leader, has
 	// applied everything committed before its term (raft.Barrier).
@@ -51,32 +59,82 @@ type Node struct {
 	wg        sync.WaitGroup
 }
 
-// Open opens (or creates) the node's stores under cfg.Dir, starts Raft and,
-// when the directory holds no Raft state yet, bootstraps a single-voter
-// cluster with this node as its only member.
+// Open opens (or creates) the node's stores under cfg.Dir. When the
+// directory already holds Raft state, Raft starts at once; otherwise the
+// node waits, storing nothing, until it is either bootstrapped as a new
+// cluster (Bootstrap, at sys/init) or added to an existing one (Join).
 func Open(ctx context.Context, cfg Config) (*Node, error) {
 	c := cfg.withDefaults()
-	if c.Dir == "" || c.NodeID == "" || c.BindAddr == "" {
-		return nil, errors.New("cluster: Dir, NodeID and BindAddr are required")
+	if c.Dir == "" || c.NodeID == "" || (c.BindAddr == "" && c.StreamLayer == nil) {
+		return nil, errors.New("cluster: Dir, NodeID and BindAddr or StreamLayer are required")
 	}
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: create data dir: %w", err)
 	}
 	n := &Node{cfg: c, logger: c.Logger, stop: make(chan struct{})}
+	n.services = newLeaderServices(n.logger)
 	if err := n.openStores(); err != nil {
 		n.closeStores()
 		return nil, err
 	}
-	if err := n.startRaft(); err != nil {
+	existing, err := raft.HasExistingState(n.logStore, n.logStore, n.snapshots)
+	if err != nil {
 		n.closeStores()
-		return nil, err
+		return nil, fmt.Errorf("cluster: inspect raft state: %w", err)
 	}
-	n.commits = newCommitter(n.raft, c.MaxBatchOps, c.MaxEntryBytes, c.MaxInFlight, n.fatal)
+	if existing {
+		if err := n.start(false); err != nil {
+			n.closeStores()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// Started reports whether Raft runs on this node (it has state, or was
+// bootstrapped or joined).
+func (n *Node) Started() bool { return n.started.Load() }
+
+// Bootstrap makes this node a new one-voter cluster, unless Raft already
+// runs here; it returns once the node leads and is ready.
+func (n *Node) Bootstrap(ctx context.Context) error {
+	if err := n.startOnce(true); err != nil {
+		return err
+	}
+	return n.WaitForLeader(ctx)
+}
+
+// Join starts Raft with no configuration of its own: the node waits for a
+// leader that has added it (AddNonvoter) to replicate the cluster's state.
+func (n *Node) Join() error { return n.startOnce(false) }
+
+func (n *Node) startOnce(bootstrap bool) error {
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	select {
+	case <-n.stop:
+		return ErrClosed
+	default:
+	}
+	if n.started.Load() {
+		return nil
+	}
+	return n.start(bootstrap)
+}
+
+// start creates the Raft instance and the goroutines around it.
+func (n *Node) start(bootstrap bool) error {
+	if err := n.startRaft(bootstrap); err != nil {
+		return err
+	}
+	n.commits = newCommitter(n.raft, n.cfg.MaxBatchOps, n.cfg.MaxEntryBytes, n.cfg.MaxInFlight, n.fatal)
 	n.reads = newReadBarrier(n.raft)
+	n.index = newReadIndex(n)
+	n.started.Store(true)
 	n.wg.Add(2)
 	go n.watchLeadership()
 	go n.checkpoint()
-	return n, nil
+	return nil
 }
 
 func (n *Node) hclogger(name string) hclog.Logger {
@@ -131,7 +189,7 @@ func (n *Node) catchUpFromSnapshot() error {
 	return nil
 }
 
-func (n *Node) startRaft() error {
+func (n *Node) startRaft(bootstrap bool) error {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
 	rc.Logger = n.hclogger("raft")
@@ -151,19 +209,25 @@ func (n *Node) startRaft() error {
 		rc.TrailingLogs = n.cfg.TrailingLogs
 	}
 
-	advertise, err := net.ResolveTCPAddr("tcp", n.cfg.AdvertiseAddr)
-	if err != nil {
-		return fmt.Errorf("cluster: resolve advertise address: %w", err)
+	var err error
+	if n.cfg.StreamLayer != nil {
+		n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream:  n.cfg.StreamLayer,
+			MaxPool: 3,
+			Timeout: 10 * time.Second,
+			Logger:  n.hclogger("transport"),
+		})
+	} else {
+		advertise, rerr := net.ResolveTCPAddr("tcp", n.cfg.AdvertiseAddr)
+		if rerr != nil {
+			return fmt.Errorf("cluster: resolve advertise address: %w", rerr)
+		}
+		n.transport, err = raft.NewTCPTransportWithLogger(n.cfg.BindAddr, advertise, 3, 10*time.Second, n.hclogger("transport"))
+		if err != nil {
+			return fmt.Errorf("cluster: listen for raft: %w", err)
+		}
 	}
-	n.transport, err = raft.NewTCPTransportWithLogger(n.cfg.BindAddr, advertise, 3, 10*time.Second, n.hclogger("transport"))
-	if err != nil {
-		return fmt.Errorf("cluster: listen for raft: %w", err)
-	}
-	existing, err := raft.HasExistingState(n.logStore, n.logStore, n.snapshots)
-	if err != nil {
-		return fmt.Errorf("cluster: inspect raft state: %w", err)
-	}
-	if !existing {
+	if bootstrap {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter,
 			ID:       rc.LocalID,
@@ -173,11 +237,32 @@ func (n *Node) startRaft() error {
 			return fmt.Errorf("cluster: bootstrap: %w", err)
 		}
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.logStore, n.logStore, n.snapshots, n.transport)
+	n.raft, err = raft.NewRaft(rc, &restoringFSM{FSM: n.fsm, snapshots: n.snapshots}, n.logStore, n.logStore, n.snapshots, n.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	return nil
+}
+
+// restoringFSM is the FSM as Raft sees it. After a restore Raft treats
+// everything up to the snapshot's index as applied; the snapshot being
+// restored is always the newest in the store (Raft writes it there first),
+// so its index becomes the FSM's applied index too, even when its data
+// was taken earlier (an operator's restore of an old backup).
+type restoringFSM struct {
+	*fsm.FSM
+	snapshots *raft.FileSnapshotStore
+}
+
+func (r *restoringFSM) Restore(rc io.ReadCloser) error {
+	if err := r.FSM.Restore(rc); err != nil {
+		return err
+	}
+	metas, err := r.snapshots.List()
+	if err != nil || len(metas) == 0 {
+		return err
+	}
+	return r.RaiseApplied(metas[0].Index)
 }
 
 // watchLeadership marks the node ready to serve reads once, as a new leader,
@@ -191,6 +276,7 @@ func (n *Node) watchLeadership() {
 			return
 		case leader := <-ch:
 			n.ready.Store(false)
+			n.services.stopAll()
 			if !leader {
 				n.logger.Info("lost leadership")
 				continue
@@ -201,6 +287,7 @@ func (n *Node) watchLeadership() {
 			}
 			n.ready.Store(true)
 			n.logger.Info("became leader")
+			n.services.startAll(n.cfg.LeaderServiceDelay)
 		}
 	}
 }
@@ -236,11 +323,14 @@ func (n *Node) fatal(err error) {
 
 // IsLeader reports whether this node is the leader and has caught up.
 func (n *Node) IsLeader() bool {
-	return n.raft.State() == raft.Leader && n.ready.Load()
+	return n.started.Load() && n.raft.State() == raft.Leader && n.ready.Load()
 }
 
 // Leader returns the current leader's Raft address and ID, empty if none.
 func (n *Node) Leader() (addr, id string) {
+	if !n.started.Load() {
+		return "", ""
+	}
 	a, i := n.raft.LeaderWithID()
 	return string(a), string(i)
 }
@@ -269,6 +359,9 @@ func (n *Node) WaitForLeader(ctx context.Context) error {
 
 // Snapshot forces a Raft snapshot (and log compaction).
 func (n *Node) Snapshot() error {
+	if !n.started.Load() {
+		return ErrNotStarted
+	}
 	if err := n.raft.Snapshot().Error(); err != nil {
 		return fmt.Errorf("cluster: snapshot: %w", err)
 	}
@@ -279,10 +372,15 @@ func (n *Node) Snapshot() error {
 func (n *Node) Close() error {
 	var errs []error
 	n.stopOnce.Do(func() {
+		n.startMu.Lock()
+		defer n.startMu.Unlock()
 		close(n.stop)
-		n.commits.close()
-		if err := n.raft.Shutdown().Error(); err != nil {
-			errs = append(errs, fmt.Errorf("cluster: shut down raft: %w", err))
+		n.services.stopAll()
+		if n.started.Load() {
+			n.commits.close()
+			if err := n.raft.Shutdown().Error(); err != nil {
+				errs = append(errs, fmt.Errorf("cluster: shut down raft: %w", err))
+			}
 		}
 		n.wg.Wait()
 		errs = append(errs, n.closeStores())
@@ -292,7 +390,7 @@ func (n *Node) Close() error {
 
 func (n *Node) closeStores() error {
 	var errs []error
-	if n.transport != nil {
+	if n.transport != nil && n.cfg.StreamLayer == nil {
 		errs = append(errs, n.transport.Close())
 	}
 	if n.fsm != nil {

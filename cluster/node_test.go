@@ -30,6 +30,11 @@ func mustOpen(tb testing.TB, dir string, mod func(*Config)) *Node {
 		mod(&cfg)
 	}
 	n, err := Open(context.Background(), cfg)
+	if err == nil {
+		bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = n.Bootstrap(bctx)
+		bcancel()
+	}
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}

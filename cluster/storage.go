@@ -9,21 +9,36 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Get reads key after a read barrier; (nil, nil) when absent.
+// Get reads key linearizably (see ReadBarrier); (nil, nil) when absent.
+// Under a context returned by ReadBarrier it reads at once.
 func (n *Node) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := n.reads.wait(ctx, n); err != nil {
-		return nil, err
+	if !barrierPassed(ctx) {
+		if _, err := n.ReadBarrier(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return n.fsm.Get(key)
 }
 
-// List lists the immediate children of prefix after a read barrier.
+// List lists the immediate children of prefix linearizably.
 func (n *Node) List(ctx context.Context, prefix string) ([]string, error) {
-	if err := n.reads.wait(ctx, n); err != nil {
-		return nil, err
+	if !barrierPassed(ctx) {
+		if _, err := n.ReadBarrier(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return n.fsm.List(prefix)
 }
+
+// GetLocal reads key from this node's FSM with no barrier: possibly stale.
+// The seal uses it to unseal a node that cannot reach a leader yet.
+func (n *Node) GetLocal(key string) ([]byte, error) { return n.fsm.Get(key) }
+
+// ListLocal lists prefix from this node's FSM with no barrier.
+func (n *Node) ListLocal(prefix string) ([]string, error) { return n.fsm.List(prefix) }
+
+// Observe registers fn for applied writes under prefixes; see fsm.Observer.
+func (n *Node) Observe(prefixes []string, fn func(key string)) { n.fsm.Observe(prefixes, fn) }
 
 // Put writes one key through Raft.
 func (n *Node) Put(ctx context.Context, key string, value []byte) error {
@@ -44,6 +59,9 @@ func (n *Node) DeletePrefix(ctx context.Context, prefix string) error {
 // returns once they are committed and applied on this node. Concurrent
 // callers are grouped into shared log entries.
 func (n *Node) Apply(ctx context.Context, ops []fsm.Op) error {
+	if !n.started.Load() {
+		return ErrNotStarted
+	}
 	if n.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
