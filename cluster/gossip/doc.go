@@ -1,0 +1,2 @@
+// Package gossip spreads node metadata and detects failed nodes with memberlist.
+package gossip
