@@ -24,7 +24,8 @@ func clientError(err error) error {
 	switch {
 	case errors.Is(err, seal.ErrSealed):
 		return fmt.Errorf("%w (%w)", engines.ErrSealed, err)
-	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed):
+	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed),
+		errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotStarted):
 		return fmt.Errorf("%w (%w)", engines.ErrNoLeader, err)
 	case errors.Is(err, cluster.ErrTooLarge), errors.Is(err, cluster.ErrInvalidWrite):
 		return fmt.Errorf("%w (%w)", &engines.Error{Code: engines.CodeTooLarge, Message: "the write is larger than the storage accepts"}, err)

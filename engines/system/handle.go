@@ -2,19 +2,21 @@ package system
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"time"
 
 	"coffer/audit"
+	"coffer/cluster"
 	"coffer/engines"
 	"coffer/engines/policy"
 )
 
 // sysSudoPaths are the sys/ paths that need the sudo capability, as in
 // Vault (relative to sys/; a trailing '*' matches any suffix).
-var sysSudoPaths = []string{"seal", "step-down", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root"}
+var sysSudoPaths = []string{"seal", "step-down", "storage/raft/*", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root"}
 
 // target is where a request goes once resolved.
 type target struct {
@@ -66,12 +68,31 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 		}
 		return nil, engines.ErrSealed, false
 	}
+	// One read barrier per request: every read it makes, on the leader or
+	// a standby, sees every write acknowledged before it arrived.
+	ctx, err := s.cluster.ReadBarrier(ctx)
+	if err != nil {
+		return nil, clientError(err), false
+	}
+	if err := s.reloadChanged(ctx); err != nil {
+		if errors.Is(err, errReloadSeal) {
+			s.logger.Error("the data no longer opens with this node's keys (a forced snapshot restore?); sealing")
+			go s.Seal()
+			return nil, engines.ErrSealed, false
+		}
+		return nil, clientError(err), false
+	}
+	standby := !s.cluster.IsLeader()
 	in := &audit.Input{FullPath: req.Path, Request: req, Time: time.Now().UTC()}
 	// Login and token-store bodies carry credentials: never logged raw.
 	in.Sensitive = strings.HasPrefix(req.Path, "auth/")
 	t := s.resolve(req.Path)
 	s.describeMount(in, t)
 	tok, acl, err := s.authorize(ctx, req, t)
+	if standby && tok != nil && tok.NumUses > 0 {
+		// Spending a use is a write: the active node serves this one.
+		return nil, engines.ErrForward, false
+	}
 	in.Token = tok
 	// The request is on the record before anything is served or spent,
 	// refusals included; no record, no answer.
@@ -89,6 +110,10 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 	var resp *engines.Response
 	if err == nil {
 		resp, err = s.dispatch(ctx, req, t, tok, acl)
+	}
+	if standby && (errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrNotStarted)) {
+		// The backend wanted to write: the active node serves the request.
+		resp, err = nil, engines.ErrForward
 	}
 	err = clientError(err)
 	in.Response, in.Err, in.Time = resp, err, time.Time{}

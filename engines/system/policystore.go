@@ -62,6 +62,9 @@ func (ps *policyStore) acl(ctx context.Context, names []string) (*policy.ACL, er
 	return ps.cache.ACL(ctx, names)
 }
 
+// invalidate drops cached ACLs naming a policy another node changed.
+func (ps *policyStore) invalidate(name string) { ps.cache.Invalidate(name) }
+
 func (ps *policyStore) reset() {
 	ps.cache.Purge()
 }

@@ -107,14 +107,38 @@ func (s *System) Leader(ctx context.Context) (*Leader, error) {
 	l := &Leader{HAEnabled: true, ActiveTime: "0001-01-01T00:00:00Z"}
 	l.RaftAppliedIndex = s.cluster.AppliedIndex()
 	l.RaftCommittedIndex = l.RaftAppliedIndex
-	addr, _ := s.cluster.Leader()
-	l.LeaderClusterAddress = addr
+	addr, id := s.cluster.Leader()
+	if addr != "" {
+		l.LeaderClusterAddress = "https://" + addr
+	}
 	if s.cluster.IsLeader() {
 		l.IsSelf = true
 		l.LeaderAddress = s.apiAddr
 		if as := s.status.Load(); as != nil {
 			l.ActiveTime = as.activeSince.Format(time.RFC3339Nano)
 		}
+		return l, nil
 	}
+	l.LeaderAddress = s.leaderAPIAddr(ctx, addr, id)
 	return l, nil
+}
+
+// leaderAPIAddr finds the leader's API address: from gossip, else by
+// asking the leader over the node-to-node transport.
+func (s *System) leaderAPIAddr(ctx context.Context, addr, id string) string {
+	if id == "" {
+		return ""
+	}
+	if g := s.gossipNow(); g != nil {
+		if m, ok := g.Member(id); ok && m.Meta.APIAddr != "" {
+			return m.Meta.APIAddr
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := s.cluster.PeerStatus(ctx, addr)
+	if err != nil {
+		return ""
+	}
+	return st.APIAddr
 }

@@ -56,6 +56,12 @@ func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engin
 		}, engines.UpdateOperation, engines.CreateOperation)
 	case path == "key-status":
 		return only(req, s.keyStatus, engines.ReadOperation)
+	case strings.HasPrefix(path, "storage/raft/"):
+		return s.raftPath(ctx, req, strings.TrimPrefix(path, "storage/raft/"))
+	case path == "step-down":
+		return only(req, func(*engines.Request) (*engines.Response, error) { return s.stepDown(ctx) }, engines.UpdateOperation, engines.CreateOperation)
+	case path == "ha-status":
+		return only(req, func(*engines.Request) (*engines.Response, error) { return s.haStatus(ctx) }, engines.ReadOperation)
 	case path == "seal":
 		// Handle seals once this request's response is on the record.
 		return only(req, func(*engines.Request) (*engines.Response, error) {

@@ -31,17 +31,20 @@ type Barrier interface {
 	Sealed() bool
 	Rotate(ctx context.Context) (uint32, error)
 	KeyStatus() (*seal.KeyStatus, error)
+	ReloadKeyring(ctx context.Context) error
+	Encrypt(path string, plaintext []byte) ([]byte, error)
+	Decrypt(path string, blob []byte) ([]byte, error)
+	// Cluster membership: the records a joiner is sent, the joiner's
+	// pending copy of them, and the snapshot key check.
+	Records(ctx context.Context) (*seal.Records, error)
+	SetPendingRecords(r *seal.Records) error
+	ClearPendingRecords()
+	Joining() bool
+	KeyringRecord(ctx context.Context) ([]byte, error)
+	CheckKeyring(blob []byte) error
 }
 
 var _ Barrier = (*seal.Barrier)(nil)
-
-// Cluster is the part of the Raft node the system backend reports on.
-type Cluster interface {
-	IsLeader() bool
-	Leader() (addr, id string)
-	NodeID() string
-	AppliedIndex() uint64
-}
 
 // Config wires a System.
 type Config struct {
@@ -62,6 +65,13 @@ type Config struct {
 	// (unsafe_allow_api_audit_creation): off by default, because an API
 	// that can point a device at any file is a privilege-escalation path.
 	AllowAPIAuditCreation bool
+	// Peer is the node-to-node transport; nil for a node that never
+	// clusters (tests).
+	Peer Peer
+	// ClusterAddr is the host:port other nodes reach this node at.
+	ClusterAddr string
+	// Gossip starts this node's gossip once it is unsealed (nil: none).
+	Gossip GossipStarter
 	// TokenTidyInterval is how often the leader tidies the token store
 	// (expired tokens, and the children of expired parents); zero means
 	// one minute.
@@ -77,6 +87,20 @@ type System struct {
 	apiAddr      string
 	version      string
 	tidyInterval time.Duration
+
+	peer        Peer
+	clusterAddr string
+	gossipStart GossipStarter
+	gossipState gossipHolder
+	join        joinState
+	challenges  challenges
+	autopilot   *autopilotState
+	// closed is set when the server shuts down (background loops stop).
+	closed atomic.Bool
+	// loading cancels a standby's background load (see finishUnseal).
+	loading context.CancelFunc
+	// refresh tracks replicated changes a standby must reload.
+	refresh refreshState
 
 	router     *engines.Router
 	authRouter *engines.Router
@@ -131,6 +155,9 @@ func New(cfg Config) *System {
 		apiAddr:      cfg.APIAddr,
 		version:      cfg.Version,
 		tidyInterval: cfg.TokenTidyInterval,
+		peer:         cfg.Peer,
+		clusterAddr:  cfg.ClusterAddr,
+		gossipStart:  cfg.Gossip,
 		router:       engines.NewRouter(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)),
 		authRouter:   engines.NewRouter(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories)),
 		policies:     newPolicyStore(engines.NewView(cfg.Barrier, "core/policy/")),
@@ -148,6 +175,8 @@ func New(cfg Config) *System {
 		Path: "token/", Type: "token", Description: "token based credentials",
 		Accessor: "auth_token", UUID: "token",
 	}, s.tokens)
+	s.autopilot = newAutopilotState(s)
+	s.cluster.Observe(watchedPrefixes, s.observe)
 	return s
 }
 
@@ -176,6 +205,19 @@ func (s *System) Initialized(ctx context.Context) (bool, error) {
 func (s *System) Init(ctx context.Context, req InitRequest) (_ *InitResult, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.barrier.Joining() {
+		return nil, engines.BadRequest("this node is joining a cluster; it cannot be initialized")
+	}
+	if ok, err := s.barrier.Initialized(ctx); err == nil && ok {
+		return nil, engines.BadRequest("Vault is already initialized")
+	}
+	// A fresh node becomes a one-voter cluster before anything is written.
+	bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
+	err = s.cluster.Bootstrap(bctx)
+	bcancel()
+	if err != nil {
+		return nil, fmt.Errorf("system: init: start raft: %w", err)
+	}
 	res, err := s.barrier.Initialize(ctx, seal.InitParams{
 		SecretShares:    req.SecretShares,
 		SecretThreshold: req.SecretThreshold,
@@ -220,6 +262,9 @@ func (s *System) Init(ctx context.Context, req InitRequest) (_ *InitResult, err 
 	if err := s.barrier.Put(ctx, clusterInfoKey, raw); err != nil {
 		return nil, fmt.Errorf("system: store cluster info: %w", err)
 	}
+	if err := s.createClusterSecrets(ctx); err != nil {
+		return nil, err
+	}
 	s.logger.Info("initialized", "shares", req.SecretShares, "threshold", req.SecretThreshold)
 	return &InitResult{Shares: res.Shares, RootToken: root}, nil
 }
@@ -255,16 +300,104 @@ func (s *System) Unseal(ctx context.Context, share []byte) error {
 	if st.Sealed {
 		return nil
 	}
-	if err := s.postUnseal(ctx); err != nil {
+	if err := s.finishUnseal(ctx); err != nil {
 		s.sealLocked()
 		return err
 	}
-	s.logger.Info("unsealed")
 	return nil
+}
+
+// finishUnseal runs once the barrier is open: a joining node answers its
+// challenge; every node installs its certificate and starts gossip; then
+// the node loads its state, at once if it can reach the leader (or is the
+// leader), else in the background as soon as it can: a restarted cluster
+// is unsealed one node at a time, before any quorum exists. Called with mu.
+func (s *System) finishUnseal(ctx context.Context) error {
+	s.join.mu.Lock()
+	pj := s.join.pending
+	s.join.mu.Unlock()
+	if pj != nil {
+		if err := s.completeJoin(ctx, pj); err != nil {
+			return err
+		}
+	} else if err := s.installIdentity(); err != nil && !errors.Is(err, errNoCA) {
+		return err
+	}
+	s.startGossip()
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err := s.readyBarrier(rctx)
+	cancel()
+	var bctx context.Context
+	if err == nil {
+		// Passed once within the wait; mark the caller's own context.
+		bctx, err = s.cluster.ReadBarrier(ctx)
+	}
+	if err == nil {
+		if err := s.postUnseal(bctx); err != nil {
+			return err
+		}
+		s.logger.Info("unsealed")
+		return nil
+	}
+	s.logger.Info("unsealed; loading once the cluster's leader is reachable", "reason", err)
+	lctx, lcancel := context.WithCancel(context.Background())
+	s.loading = lcancel
+	go s.loadWhenReachable(lctx)
+	return nil
+}
+
+// readyBarrier waits, retrying, until a read barrier passes (this node
+// leads, or the leader answered a read index and this node caught up).
+func (s *System) readyBarrier(ctx context.Context) (context.Context, error) {
+	for {
+		bctx, err := s.cluster.ReadBarrier(ctx)
+		if err == nil {
+			return bctx, nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// loadWhenReachable finishes an unseal in the background.
+func (s *System) loadWhenReachable(ctx context.Context) {
+	bctx, err := s.readyBarrier(ctx)
+	if err != nil {
+		return // sealed or shut down meanwhile
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil || s.barrier.Sealed() {
+		return
+	}
+	s.loading = nil
+	if err := s.postUnseal(bctx); err != nil {
+		s.logger.Error("loading after unseal failed; sealing", "error", err)
+		s.sealLocked()
+		return
+	}
+	s.logger.Info("unsealed")
 }
 
 // postUnseal loads what exists only while unsealed.
 func (s *System) postUnseal(ctx context.Context) error {
+	s.barrier.ClearPendingRecords()
+	s.refresh.reset()
+	if s.cluster.IsLeader() {
+		if err := s.createClusterSecrets(ctx); err != nil {
+			return err
+		}
+	}
+	if s.peer != nil {
+		// A joined node's first certificate came from the leader; from now
+		// on it issues its own, like every node.
+		if err := s.installIdentity(); err != nil {
+			return err
+		}
+	}
 	if err := s.tokens.Load(ctx); err != nil {
 		return err
 	}
@@ -291,19 +424,29 @@ func (s *System) postUnseal(ctx context.Context) error {
 		}
 	}
 	s.status.Store(st)
+	if s.gossipNow() == nil {
+		// A joined node got the gossip key only by replication.
+		s.startGossip()
+	}
 	s.active.Store(true)
 	svcCtx, cancel := context.WithCancel(context.Background())
-	s.stopServices = cancel
+	stopTidy := s.cluster.RunWhileLeader("token-tidy", s.tidyTokens)
+	stopAutopilot := s.cluster.RunWhileLeader("autopilot", s.autopilot.run)
+	s.stopServices = func() {
+		cancel()
+		stopTidy()
+		stopAutopilot()
+	}
 	s.services.Add(1)
 	go func() {
 		defer s.services.Done()
-		s.tidyTokens(svcCtx)
+		s.renewIdentity(svcCtx)
 	}()
 	return nil
 }
 
-// tidyTokens tidies the token store periodically while this node is active
-// and leads: a token that expires is refused at once by Lookup, and tidy
+// tidyTokens tidies the token store periodically; a leader-only service.
+// A token that expires is refused at once by Lookup, and tidy
 // removes its record and revokes its children.
 func (s *System) tidyTokens(ctx context.Context) {
 	every := s.tidyInterval
@@ -317,9 +460,6 @@ func (s *System) tidyTokens(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if !s.cluster.IsLeader() {
-			continue
 		}
 		if _, err := s.tokens.Tidy(ctx); err != nil && ctx.Err() == nil {
 			s.logger.Warn("token tidy failed", "error", err)
@@ -350,12 +490,28 @@ func (s *System) Seal() {
 
 func (s *System) sealLocked() {
 	s.active.Store(false)
+	if s.loading != nil {
+		s.loading()
+		s.loading = nil
+	}
 	s.inflight.Lock()
 	defer s.inflight.Unlock()
 	if s.stopServices != nil {
 		s.stopServices()
 		s.stopServices = nil
 		s.services.Wait()
+	}
+	// A sealed leader hands over first, so the cluster keeps a leader.
+	if s.cluster.IsLeader() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.cluster.StepDown(ctx); err != nil {
+			s.logger.Info("step down before sealing", "error", err)
+		}
+		cancel()
+	}
+	s.stopGossip()
+	if s.peer != nil {
+		s.peer.ClearIdentity()
 	}
 	s.status.Store(nil)
 	s.barrier.Seal()
@@ -380,4 +536,10 @@ func (s *System) Mount(ctx context.Context, e engines.MountEntry) error {
 		return engines.ErrSealed
 	}
 	return s.router.Mount(ctx, e)
+}
+
+// Close seals the node for good: background loops (join retries) stop.
+func (s *System) Close() {
+	s.closed.Store(true)
+	s.Seal()
 }

@@ -26,6 +26,12 @@ type Node interface {
 	// MountType names the type of the mount serving path, for the
 	// response's mount_type; empty if none.
 	MountType(path string) string
+	// MustForward reports whether this node (a standby) must forward the
+	// request to the active node rather than serve it.
+	MustForward(path string, op engines.Operation) bool
+	// RaftBootstrap serves the unauthenticated join endpoints: op is
+	// "join", "bootstrap/challenge" or "bootstrap/answer".
+	RaftBootstrap(ctx context.Context, op string, data map[string]any) (map[string]any, error)
 }
 
 // Config configures a Handler.
@@ -35,11 +41,15 @@ type Config struct {
 	Limits Limits
 	// RequestTimeout bounds how long one request may run; zero means 90s.
 	RequestTimeout time.Duration
+	// Forwarder relays what a standby cannot serve to the active node;
+	// nil answers such requests 503.
+	Forwarder Forwarder
 }
 
 // Handler is the http.Handler for /v1.
 type Handler struct {
 	node    Node
+	fwd     Forwarder
 	logger  *slog.Logger
 	limits  Limits
 	timeout time.Duration
@@ -56,7 +66,7 @@ const sysBodyLimit = 64 << 10
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
-	h := &Handler{node: cfg.Node, logger: cfg.Logger, limits: cfg.Limits.withDefaults(), timeout: cfg.RequestTimeout,
+	h := &Handler{node: cfg.Node, fwd: cfg.Forwarder, logger: cfg.Logger, limits: cfg.Limits.withDefaults(), timeout: cfg.RequestTimeout,
 		bigBodies: make(chan struct{}, 4)}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
@@ -93,6 +103,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveHealth(w, r)
 	case "sys/leader":
 		h.serveLeader(w, r)
+	case "sys/storage/raft/join", "sys/storage/raft/bootstrap/challenge", "sys/storage/raft/bootstrap/answer":
+		h.serveRaftBootstrap(w, r, path)
 	default:
 		h.serveLogical(w, r, path)
 	}
@@ -143,14 +155,25 @@ func (h *Handler) readBody(r *http.Request, limit int64) ([]byte, error) {
 // parseBody reads and decodes the JSON body under the limits; the seal
 // endpoints, which anyone may call, get a much smaller size cap.
 func (h *Handler) parseBody(r *http.Request) (map[string]any, error) {
-	limit := h.limits.MaxBodyBytes
-	if strings.HasPrefix(r.URL.Path, "/v1/sys/init") || strings.HasPrefix(r.URL.Path, "/v1/sys/unseal") {
-		limit = min(limit, sysBodyLimit)
-	}
-	body, err := h.readBody(r, limit)
+	body, err := h.readBody(r, h.bodyLimit(r))
 	if err != nil {
 		return nil, err
 	}
+	return h.decode(body)
+}
+
+// bodyLimit is the size cap for r's body.
+func (h *Handler) bodyLimit(r *http.Request) int64 {
+	limit := h.limits.MaxBodyBytes
+	if strings.HasPrefix(r.URL.Path, "/v1/sys/init") || strings.HasPrefix(r.URL.Path, "/v1/sys/unseal") ||
+		strings.HasPrefix(r.URL.Path, "/v1/sys/storage/raft/join") || strings.HasPrefix(r.URL.Path, "/v1/sys/storage/raft/bootstrap/") {
+		limit = min(limit, sysBodyLimit)
+	}
+	return limit
+}
+
+// decode parses a JSON body under the limits.
+func (h *Handler) decode(body []byte) (map[string]any, error) {
 	data, err := decodeBody(body, h.limits)
 	if err != nil {
 		if errors.Is(err, errNotObject) {
@@ -200,15 +223,25 @@ func (h *Handler) serveLogical(w http.ResponseWriter, r *http.Request, path stri
 		writeErrorStatus(w, http.StatusMethodNotAllowed, "unsupported operation")
 		return
 	}
-	req := &engines.Request{
-		ID:          engines.NewRequestID(),
-		Operation:   op,
-		Path:        path,
-		ClientToken: clientToken(r),
-		RemoteAddr:  r.RemoteAddr,
+	if forwardedFrom(r.Context()) == "" && h.node.MustForward(path, op) {
+		h.forward(w, r, nil)
+		return
 	}
-	switch op {
-	case engines.ReadOperation, engines.ListOperation, engines.DeleteOperation:
+	req := &engines.Request{
+		ID:            engines.NewRequestID(),
+		Operation:     op,
+		Path:          path,
+		ClientToken:   clientToken(r),
+		RemoteAddr:    r.RemoteAddr,
+		ForwardedFrom: forwardedFrom(r.Context()),
+	}
+	var body []byte
+	switch {
+	case streamed(path) && op == engines.UpdateOperation:
+		// A snapshot restore: the body is the stream, not JSON.
+		req.Data = map[string]any{}
+		req.Body = http.MaxBytesReader(w, r.Body, maxStreamBytes)
+	case op == engines.ReadOperation, op == engines.ListOperation, op == engines.DeleteOperation:
 		req.Data = map[string]any{}
 		for k, vs := range r.URL.Query() {
 			if k == "list" || len(vs) == 0 {
@@ -221,7 +254,13 @@ func (h *Handler) serveLogical(w http.ResponseWriter, r *http.Request, path stri
 			writeErrorStatus(w, http.StatusUnsupportedMediaType, "PATCH requires Content-Type application/merge-patch+json")
 			return
 		}
-		data, err := h.parseBody(r)
+		var err error
+		body, err = h.readBody(r, h.bodyLimit(r))
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		data, err := h.decode(body)
 		if err != nil {
 			h.writeError(w, r, err)
 			return
@@ -230,11 +269,42 @@ func (h *Handler) serveLogical(w http.ResponseWriter, r *http.Request, path stri
 	}
 	fullPath := req.Path
 	resp, err := h.node.Handle(r.Context(), req)
+	if errors.Is(err, engines.ErrForward) && req.Body == nil {
+		// A read this standby started needs the active node after all
+		// (a limited-use token, a backend that writes).
+		if body == nil {
+			body = []byte{}
+		}
+		h.forward(w, r, body)
+		return
+	}
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
+	if resp != nil && resp.Stream != nil {
+		ct := resp.StreamType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(http.StatusOK)
+		if err := resp.Stream(w); err != nil {
+			// Headers are out: the client sees a cut stream, which the
+			// snapshot's own checksum rejects.
+			h.logger.Warn("streaming response failed", "path", fullPath, "error", err)
+		}
+		return
+	}
 	h.respond(w, req, fullPath, resp)
+}
+
+// maxStreamBytes bounds a streamed request body (a snapshot): 64 GiB.
+const maxStreamBytes = 64 << 30
+
+// streamed reports whether path takes a raw stream as its body.
+func streamed(path string) bool {
+	return path == "sys/storage/raft/snapshot" || path == "sys/storage/raft/snapshot-force"
 }
 
 func (h *Handler) respond(w http.ResponseWriter, req *engines.Request, fullPath string, resp *engines.Response) {

@@ -1,0 +1,92 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"coffer/seal"
+)
+
+// watchedPrefixes are the replicated records whose change a node must
+// reload: mount tables, policies, the keyring (and everything, after a
+// snapshot restore).
+var watchedPrefixes = []string{"core/mounts", "core/auth", "core/policy/", "core/keyring"}
+
+// refreshState counts replicated changes (bumped on Raft's FSM goroutine,
+// before the applied index moves) and what has been reloaded since, so a
+// request that passed its read barrier reloads what changed before it is
+// served: a mount or policy change is visible on every node as soon as it
+// is acknowledged.
+type refreshState struct {
+	mounts, auth, restored atomic.Uint64
+	// loaded* are the generations last reloaded; guarded by mu.
+	mu                                   sync.Mutex
+	loadedMounts, loadedAuth, loadedRest uint64
+}
+
+func (r *refreshState) reset() {
+	r.mu.Lock()
+	r.loadedMounts, r.loadedAuth, r.loadedRest = r.mounts.Load(), r.auth.Load(), r.restored.Load()
+	r.mu.Unlock()
+}
+
+// observe is the FSM observer: cheap, never blocking.
+func (s *System) observe(key string) {
+	switch {
+	case key == "" || key == "core/":
+		s.refresh.restored.Add(1)
+		s.refresh.mounts.Add(1)
+		s.refresh.auth.Add(1)
+		s.policies.reset()
+	case key == "core/mounts":
+		s.refresh.mounts.Add(1)
+	case key == "core/auth":
+		s.refresh.auth.Add(1)
+	case strings.HasPrefix(key, "core/policy/"):
+		s.policies.invalidate(strings.TrimPrefix(key, "core/policy/"))
+	}
+}
+
+// errReloadSeal: after a restore the node's keys no longer open the data.
+var errReloadSeal = errors.New("system: the restored data was made with other keys; sealing")
+
+// reloadChanged reloads what changed since the last reload. ctx has passed
+// the read barrier, so the reload sees at least the changes counted.
+func (s *System) reloadChanged(ctx context.Context) error {
+	r := &s.refresh
+	m, a, rs := r.mounts.Load(), r.auth.Load(), r.restored.Load()
+	r.mu.Lock()
+	if m == r.loadedMounts && a == r.loadedAuth && rs == r.loadedRest {
+		r.mu.Unlock()
+		return nil
+	}
+	defer r.mu.Unlock()
+	if rs != r.loadedRest {
+		if err := s.barrier.ReloadKeyring(ctx); err != nil {
+			if errors.Is(err, seal.ErrDecrypt) || errors.Is(err, seal.ErrOtherKeys) {
+				return errReloadSeal
+			}
+			return err
+		}
+		if err := s.tokens.Load(ctx); err != nil {
+			return err
+		}
+		r.loadedRest = rs
+	}
+	if m != r.loadedMounts {
+		if err := s.router.Load(ctx); err != nil {
+			return err
+		}
+		r.loadedMounts = m
+	}
+	if a != r.loadedAuth {
+		if err := s.authRouter.Load(ctx); err != nil {
+			return err
+		}
+		r.loadedAuth = a
+	}
+	return nil
+}
