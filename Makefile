@@ -4,7 +4,7 @@ BIN     := bin/coffer
 PKGS    := ./...
 UNIT    := $(shell $(GO) list ./... 2>/dev/null | grep -v /integration)
 
-.PHONY: all build run test test-unit test-integration lint fmt vet bench fuzz deps clean
+.PHONY: all build run cluster chaos test test-unit test-integration lint fmt vet bench fuzz deps clean
 
 all: build
 
@@ -15,6 +15,15 @@ build:
 ## initialised and unsealed; the root token is printed.
 run: build
 	./$(BIN) server -dev
+
+## cluster: three nodes on loopback (deploy/cluster), initialised, joined
+## and unsealed; `scripts/cluster stop` stops them.
+cluster: build
+	./scripts/cluster start
+
+## chaos: the linearizability check under leader kills and pauses, for minutes.
+chaos:
+	COFFER_CHAOS=1 $(GO) test -count=1 -timeout 30m -run 'Linearizab' -v ./integration/...
 
 ## test: unit tests (with the race detector) then process-level integration tests.
 test: deps test-unit test-integration

@@ -42,8 +42,20 @@ type storageConfig struct {
 	SnapshotThreshold int    `hcl:"snapshot_threshold"`
 	SnapshotInterval  string `hcl:"snapshot_interval"`
 	TrailingLogs      int    `hcl:"trailing_logs"`
+	// RetryJoin lists leaders a fresh node keeps asking to join.
+	RetryJoin []retryJoin `hcl:"retry_join"`
 
 	snapshotInterval time.Duration
+}
+
+// retryJoin is one storage "raft" { retry_join { ... } } block.
+type retryJoin struct {
+	LeaderAPIAddr       string `hcl:"leader_api_addr"`
+	LeaderCACertFile    string `hcl:"leader_ca_cert_file"`
+	LeaderClientCert    string `hcl:"leader_client_cert_file"`
+	LeaderClientKey     string `hcl:"leader_client_key_file"`
+	LeaderTLSServerName string `hcl:"leader_tls_servername"`
+	NonVoter            bool   `hcl:"non_voter"`
 }
 
 type listenerConfig struct {

@@ -39,6 +39,23 @@ func commandTree() *cliCommand {
 			"init":   {synopsis: "Initialize a server", run: runOperatorInit},
 			"unseal": {synopsis: "Unseal a server", run: runOperatorUnseal},
 			"seal":   {synopsis: "Seal a server", run: runOperatorSeal},
+			"raft": {synopsis: "Interact with Coffer's Raft storage", sub: map[string]*cliCommand{
+				"join":        {synopsis: "Joins a node to the Raft cluster", run: runOperatorRaftJoin},
+				"list-peers":  {synopsis: "Returns the Raft peer set", run: runOperatorRaftListPeers},
+				"remove-peer": {synopsis: "Removes a node from the Raft cluster", run: runOperatorRaftRemovePeer},
+				"autopilot": {synopsis: "Interact with autopilot", sub: map[string]*cliCommand{
+					"state":      {synopsis: "Displays the state of the Raft cluster as seen by autopilot", run: runOperatorRaftAutopilotState},
+					"get-config": {synopsis: "Returns the configuration of autopilot", run: runOperatorRaftAutopilotGetConfig},
+					"set-config": {synopsis: "Modifies the configuration of autopilot", run: runOperatorRaftAutopilotSetConfig},
+				}},
+				"snapshot": {synopsis: "Saves, restores and inspects snapshots of the Raft cluster", sub: map[string]*cliCommand{
+					"save":    {synopsis: "Saves a snapshot of the current state of the Raft cluster into a file", run: runOperatorRaftSnapshotSave},
+					"restore": {synopsis: "Installs a snapshot, returning the cluster to the state recorded in it", run: runOperatorRaftSnapshotRestore},
+					"inspect": {synopsis: "Verifies a snapshot file and describes what it holds", run: runOperatorRaftSnapshotInspect},
+				}},
+			}},
+			"step-down": {synopsis: "Forces the active node to resign active duty", run: runOperatorStepDown},
+			"members":   {synopsis: "Returns the list of nodes in the cluster", run: runOperatorMembers},
 		}},
 		"kv": {synopsis: "Interact with Coffer's key-value store", sub: map[string]*cliCommand{
 			"put":      {synopsis: "Set or update data in the KV store", run: runKVPut},

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"coffer/cluster"
+	"coffer/cluster/gossip"
 	"coffer/engines"
 	"coffer/engines/auth/approle"
 	"coffer/engines/auth/userpass"
@@ -25,6 +26,7 @@ import (
 	"coffer/engines/system"
 	"coffer/seal"
 	"coffer/transport/http"
+	"coffer/transport/peer"
 )
 
 // version is Coffer's release; set at link time with -ldflags "-X main.version=...".
@@ -117,14 +119,33 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		host, _ := os.Hostname()
 		nodeID = host
 	}
-	bind, err := raftBindAddr(cfg.Listener.ClusterAddress)
+	advertise, err := clusterAdvertise(cfg)
 	if err != nil {
 		return err
+	}
+	pt, err := peer.Listen(peer.Config{
+		BindAddr:      cfg.Listener.ClusterAddress,
+		AdvertiseAddr: advertise,
+		Logger:        logger.With("component", "peer"),
+	})
+	if err != nil {
+		return fmt.Errorf("listen on cluster address %s: %w", cfg.Listener.ClusterAddress, err)
+	}
+	defer pt.Close()
+	apiAddr := cfg.APIAddr
+	if apiAddr == "" {
+		scheme := "https"
+		if cfg.Listener.tlsDisabled {
+			scheme = "http"
+		}
+		apiAddr = scheme + "://" + cfg.Listener.Address
 	}
 	node, err := cluster.Open(ctx, cluster.Config{
 		Dir:          cfg.Storage.Path,
 		NodeID:       nodeID,
-		BindAddr:     bind,
+		StreamLayer:  pt.RaftLayer(),
+		RPCClient:    pt.HTTPClient(),
+		APIAddr:      apiAddr,
 		Logger:       logger.With("component", "cluster"),
 		RaftLogLevel: raftLevel(cfg.LogLevel),
 
@@ -141,34 +162,31 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		}
 	}()
 	barrier := seal.NewBarrier(node, logger.With("component", "seal"))
-	apiAddr := cfg.APIAddr
-	if apiAddr == "" {
-		scheme := "https"
-		if cfg.Listener.tlsDisabled {
-			scheme = "http"
-		}
-		apiAddr = scheme + "://" + cfg.Listener.Address
-	}
+	gossipLogger := logger.With("component", "gossip")
 	sys := system.New(system.Config{
 		Barrier:       barrier,
 		Cluster:       node,
+		Peer:          pt,
+		ClusterAddr:   advertise,
 		Factories:     backendFactories,
 		AuthFactories: authFactories,
 		Logger:        logger.With("component", "system"),
 		APIAddr:       apiAddr,
 		Version:       version,
+		Gossip: func(key []byte, meta func() gossip.Meta) (system.Gossip, error) {
+			return gossip.Start(gossip.Config{
+				NodeID:    nodeID,
+				Transport: pt.GossipTransport(),
+				SecretKey: key,
+				Meta:      meta,
+				Logger:    gossipLogger,
+			})
+		},
 
 		AuditDevices:          cfg.Audit,
 		AllowAPIAuditCreation: cfg.UnsafeAllowAPIAuditCreation,
 	})
-	defer sys.Seal()
-
-	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = node.WaitForLeader(waitCtx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("wait for raft leadership: %w", err)
-	}
+	defer sys.Close()
 
 	ln, err := net.Listen("tcp", cfg.Listener.Address)
 	if err != nil {
@@ -183,10 +201,18 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	handler := http.New(http.Config{
-		Node:   sys,
-		Logger: logger.With("component", "http"),
-		Limits: http.Limits{MaxBodyBytes: cfg.Listener.maxRequestSize},
+		Node:      sys,
+		Logger:    logger.With("component", "http"),
+		Limits:    http.Limits{MaxBodyBytes: cfg.Listener.maxRequestSize},
+		Forwarder: &http.PeerForwarder{Client: pt.HTTPClient(), Leader: node.Leader, Self: nodeID},
 	})
+	// Node-to-node RPC: cluster calls, and API requests standbys forward.
+	rpc := nethttp.NewServeMux()
+	rpc.Handle(cluster.RPCPrefix, node.RPCHandler())
+	rpc.HandleFunc("/v1/", func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		handler.ServeForwarded(w, r, peer.PeerNodeID(r))
+	})
+	pt.SetRPCHandler(rpc)
 	srv := &nethttp.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -203,6 +229,12 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 			return err
 		}
 	}
+	if !node.Started() && len(cfg.Storage.RetryJoin) > 0 {
+		if err := startRetryJoin(ctx, sys, cfg.Storage.RetryJoin[0]); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	go func() {
@@ -214,7 +246,7 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 			}
 		}
 	}()
-	logger.Info("coffer server started", "api_addr", apiAddr, "cluster_addr", bind, "node_id", nodeID, "version", version)
+	logger.Info("coffer server started", "api_addr", apiAddr, "cluster_addr", advertise, "node_id", nodeID, "version", version)
 
 	select {
 	case err := <-served:
@@ -230,17 +262,46 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 	return nil
 }
 
-// raftBindAddr is where Raft listens. Until node-to-node traffic runs over
-// mutual TLS (transport/peer), a node is a single-voter cluster and its
-// Raft port is bound to loopback only, whatever host cluster_address names:
-// an unauthenticated Raft port reachable from the network would let anyone
-// rewrite the log.
-func raftBindAddr(clusterAddress string) (string, error) {
-	_, port, err := net.SplitHostPort(clusterAddress)
-	if err != nil {
-		return "", fmt.Errorf("cluster_address %q: %w", clusterAddress, err)
+// clusterAdvertise is the host:port other nodes reach this node's cluster
+// listener at: cluster_addr (Vault writes it as a URL) or the listener's
+// cluster_address.
+func clusterAdvertise(cfg *serverConfig) (string, error) {
+	addr := cfg.ClusterAddr
+	if addr == "" {
+		addr = cfg.Listener.ClusterAddress
 	}
-	return net.JoinHostPort("127.0.0.1", port), nil
+	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "https://"), "http://")
+	host, port, err := net.SplitHostPort(strings.TrimSuffix(addr, "/"))
+	if err != nil {
+		return "", fmt.Errorf("cluster_addr %q: %w", cfg.ClusterAddr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return "", fmt.Errorf("cluster_addr %q: set an address other nodes can reach", addr)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// retryJoin starts joining the leader named in the config, retrying in
+// the background until one answers.
+func startRetryJoin(ctx context.Context, sys *system.System, rj retryJoin) error {
+	req := system.JoinRequest{LeaderAPIAddr: rj.LeaderAPIAddr, Retry: true, NonVoter: rj.NonVoter, LeaderTLSServerName: rj.LeaderTLSServerName}
+	for _, f := range []struct {
+		path string
+		dst  *string
+	}{{rj.LeaderCACertFile, &req.LeaderCACert}, {rj.LeaderClientCert, &req.LeaderClientCert}, {rj.LeaderClientKey, &req.LeaderClientKey}} {
+		if f.path == "" {
+			continue
+		}
+		raw, err := os.ReadFile(f.path)
+		if err != nil {
+			return fmt.Errorf("retry_join: %w", err)
+		}
+		*f.dst = string(raw)
+	}
+	if err := sys.Join(ctx, req); err != nil {
+		return fmt.Errorf("retry_join: %w", err)
+	}
+	return nil
 }
 
 func raftLevel(level string) string {
