@@ -2,8 +2,8 @@ package cluster
 
 import (
 	"io"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 

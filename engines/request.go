@@ -1,8 +1,8 @@
 package engines
 
 import (
-	"io"
 	"context"
+	"io"
 	"time"
 )
 
