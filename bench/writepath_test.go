@@ -56,7 +56,7 @@ func mustStackWith(tb testing.TB, devices []audit.DeviceConfig) *stack {
 	tb.Cleanup(func() { node.Close() })
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := node.WaitForLeader(wctx); err != nil {
+	if err := node.Bootstrap(wctx); err != nil {
 		tb.Fatalf("leader: %v", err)
 	}
 	sys := system.New(system.Config{
