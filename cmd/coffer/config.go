@@ -43,7 +43,7 @@ type storageConfig struct {
 	SnapshotInterval  string `hcl:"snapshot_interval"`
 	TrailingLogs      int    `hcl:"trailing_logs"`
 	// RetryJoin lists leaders a fresh node keeps asking to join.
-	RetryJoin []retryJoin `hcl:"retry_join"`
+	RetryJoin []retryJoin `hcl:"-"`
 
 	snapshotInterval time.Duration
 }
@@ -69,6 +69,26 @@ type listenerConfig struct {
 
 	tlsDisabled    bool
 	maxRequestSize int64
+}
+
+// decodeRetryJoin reads each retry_join block on its own (HCL v1 would
+// spread one block's fields over several slice elements).
+func decodeRetryJoin(sc *storageConfig, val ast.Node) error {
+	obj, ok := val.(*ast.ObjectType)
+	if !ok {
+		return nil
+	}
+	for _, it := range obj.List.Filter("retry_join").Items {
+		var rj retryJoin
+		if err := hcl.DecodeObject(&rj, it.Val); err != nil {
+			return fmt.Errorf("config: storage retry_join: %w", err)
+		}
+		if rj.LeaderAPIAddr == "" {
+			return fmt.Errorf("config: storage retry_join needs leader_api_addr")
+		}
+		sc.RetryJoin = append(sc.RetryJoin, rj)
+	}
+	return nil
 }
 
 // loadConfig reads and checks an HCL server config file.
@@ -105,6 +125,9 @@ func parseConfig(src string) (*serverConfig, error) {
 			cfg.Storage.Type = item.Keys[1].Token.Value().(string)
 			if err := hcl.DecodeObject(&cfg.Storage, item.Val); err != nil {
 				return nil, fmt.Errorf("config: storage: %w", err)
+			}
+			if err := decodeRetryJoin(&cfg.Storage, item.Val); err != nil {
+				return nil, err
 			}
 		case "listener":
 			if sawListener {

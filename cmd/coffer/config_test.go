@@ -109,3 +109,39 @@ audit "file" { }`, "audit block"},
 		})
 	}
 }
+
+func TestRetryJoinAndClusterAdvertise(t *testing.T) {
+	cfg, err := parseConfig(`
+storage "raft" {
+  path    = "/d"
+  node_id = "n2"
+  retry_join {
+    leader_api_addr = "https://10.0.0.1:8200"
+    leader_tls_servername = "coffer.internal"
+    non_voter = true
+  }
+  retry_join { leader_api_addr = "https://10.0.0.3:8200" }
+}
+listener "tcp" {
+  address         = "0.0.0.0:8200"
+  cluster_address = "0.0.0.0:8201"
+  tls_disable     = true
+}
+cluster_addr = "https://10.0.0.2:8201"
+`)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	rj := cfg.Storage.RetryJoin
+	if len(rj) != 2 || rj[0].LeaderAPIAddr != "https://10.0.0.1:8200" || rj[0].LeaderTLSServerName != "coffer.internal" || !rj[0].NonVoter || rj[1].LeaderAPIAddr != "https://10.0.0.3:8200" {
+		t.Fatalf("retry_join = %+v", rj)
+	}
+	if got, err := clusterAdvertise(cfg); err != nil || got != "10.0.0.2:8201" {
+		t.Fatalf("advertise = %q, %v", got, err)
+	}
+	// Without cluster_addr, a wildcard cluster_address cannot be advertised.
+	cfg.ClusterAddr = ""
+	if _, err := clusterAdvertise(cfg); err == nil {
+		t.Fatal("a wildcard cluster address was accepted as the advertised address")
+	}
+}
