@@ -43,12 +43,22 @@ func (n *Node) ReadBarrier(ctx context.Context) (context.Context, error) {
 	}
 	idx, err := n.index.get(ctx)
 	if err != nil {
-		return ctx, err
+		if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) {
+			return ctx, err
+		}
+		return ctx, fmt.Errorf("%w: %w", ErrNoLeader, err)
 	}
 	if err := n.fsm.WaitApplied(ctx, idx); err != nil {
-		return ctx, fmt.Errorf("cluster: read index: %w", err)
+		return ctx, fmt.Errorf("%w: catching up to the leader: %w", ErrNoLeader, err)
 	}
 	return context.WithValue(ctx, barrierKey{}, true), nil
+}
+
+// WithoutBarrier marks ctx so Get and List read this node's copy at once,
+// possibly stale. Only for requests that must work without a leader (a
+// node being sealed by its operators).
+func WithoutBarrier(ctx context.Context) context.Context {
+	return context.WithValue(ctx, barrierKey{}, true)
 }
 
 // readIndex batches a standby's read-index requests: a caller joins the

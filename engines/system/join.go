@@ -3,16 +3,20 @@ package system
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,10 +48,10 @@ type JoinRequest struct {
 // pendingJoin is a join between the leader's challenge and the unseal that
 // answers it.
 type pendingJoin struct {
-	leader    string
+	req       JoinRequest
 	client    *http.Client
+	id        string // the leader's challenge ID
 	challenge []byte
-	nonVoter  bool
 }
 
 // joinState guards the joiner side.
@@ -169,9 +173,13 @@ func (s *System) requestChallenge(ctx context.Context, client *http.Client, req 
 		return err
 	}
 	var challenge []byte
+	var challengeID string
 	var records seal.Records
 	if err := json.Unmarshal(data["challenge"], &challenge); err != nil || len(challenge) == 0 {
 		return errors.New("system: join: the leader sent no challenge")
+	}
+	if err := json.Unmarshal(data["challenge_id"], &challengeID); err != nil || challengeID == "" {
+		return errors.New("system: join: the leader sent no challenge ID")
 	}
 	if err := json.Unmarshal(data["records"], &records); err != nil {
 		return errors.New("system: join: the leader sent no seal records")
@@ -186,7 +194,7 @@ func (s *System) requestChallenge(ctx context.Context, client *http.Client, req 
 	}
 	s.barrier.ResetUnseal()
 	s.join.mu.Lock()
-	s.join.pending = &pendingJoin{leader: req.LeaderAPIAddr, client: client, challenge: challenge, nonVoter: req.NonVoter}
+	s.join.pending = &pendingJoin{req: req, client: client, id: challengeID, challenge: challenge}
 	s.join.mu.Unlock()
 	s.logger.Info("join: challenge received; waiting for the unseal keys", "leader", req.LeaderAPIAddr)
 	return nil
@@ -195,12 +203,16 @@ func (s *System) requestChallenge(ctx context.Context, client *http.Client, req 
 // completeJoin runs once a joining node's barrier opened with the unseal
 // keys: it answers the challenge, receives its certificate, and starts
 // Raft, which the leader has added it to as a non-voter. Called with s.mu.
+//
+// The answer is not the nonce itself but an HMAC keyed by it over the
+// request it authorises (server ID, public key, cluster address): a relay
+// that sees the answer cannot redeem it for a key or address of its own.
 func (s *System) completeJoin(ctx context.Context, pj *pendingJoin) error {
-	answer, err := s.barrier.Decrypt(challengeAAD, pj.challenge)
+	nonce, err := s.barrier.Decrypt(challengeAAD, pj.challenge)
 	if err != nil {
 		return fmt.Errorf("system: join: open the challenge: %w", err)
 	}
-	defer clear(answer)
+	defer clear(nonce)
 	key, err := peer.NewNodeKey()
 	if err != nil {
 		return err
@@ -211,12 +223,13 @@ func (s *System) completeJoin(ctx context.Context, pj *pendingJoin) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
-	data, err := callLeader(ctx, pj.client, pj.leader, "sys/storage/raft/bootstrap/answer", map[string]any{
+	data, err := callLeader(ctx, pj.client, pj.req.LeaderAPIAddr, "sys/storage/raft/bootstrap/answer", map[string]any{
+		"challenge_id": pj.id,
 		"server_id":    s.cluster.NodeID(),
-		"answer":       base64.StdEncoding.EncodeToString(answer),
+		"answer":       base64.StdEncoding.EncodeToString(joinMAC(nonce, s.cluster.NodeID(), pub, s.clusterAddr, pj.req.NonVoter)),
 		"cluster_addr": s.clusterAddr,
 		"public_key":   pub,
-		"non_voter":    pj.nonVoter,
+		"non_voter":    pj.req.NonVoter,
 	})
 	if err != nil {
 		return err
@@ -236,29 +249,67 @@ func (s *System) completeJoin(ctx context.Context, pj *pendingJoin) error {
 	s.join.mu.Lock()
 	s.join.pending = nil
 	s.join.mu.Unlock()
-	s.logger.Info("join: accepted by the leader; replicating", "leader", pj.leader)
+	s.logger.Info("join: accepted by the leader; replicating", "leader", pj.req.LeaderAPIAddr)
 	return nil
 }
 
-// challenges are the leader's outstanding join challenges.
+// retryAfterFailedJoin drops a pending join whose answer failed (an
+// expired challenge, a leader change) so the operators can join again; a
+// join from retry_join asks for a new challenge by itself.
+func (s *System) retryAfterFailedJoin(pj *pendingJoin) {
+	s.join.mu.Lock()
+	if s.join.pending == pj {
+		s.join.pending = nil
+	}
+	s.join.mu.Unlock()
+	s.barrier.ClearPendingRecords()
+	if pj.req.Retry {
+		go func() {
+			if err := s.Join(context.Background(), pj.req); err != nil {
+				s.logger.Warn("join: could not restart the join", "error", err)
+			}
+		}()
+	}
+}
+
+// joinMAC is the answer to a join challenge: HMAC-SHA256 keyed by the
+// nonce over everything the leader acts on.
+func joinMAC(nonce []byte, serverID, publicKey, clusterAddr string, nonVoter bool) []byte {
+	m := hmac.New(sha256.New, nonce)
+	for _, part := range []string{"coffer-join-v1", serverID, publicKey, clusterAddr, strconv.FormatBool(nonVoter)} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
+		m.Write(n[:])
+		m.Write([]byte(part))
+	}
+	return m.Sum(nil)
+}
+
+// challenges are the leader's outstanding join challenges, keyed by a
+// random challenge ID (so no one can replace or cancel another joiner's),
+// bounded in number overall and per requesting address.
 type challenges struct {
 	mu sync.Mutex
 	m  map[string]challenge
 }
 
 type challenge struct {
-	nonce   []byte
-	expires time.Time
+	serverID string
+	from     string
+	nonce    []byte
+	expires  time.Time
 }
 
 const (
-	challengeTTL  = 5 * time.Minute
-	maxChallenges = 64
+	challengeTTL      = 5 * time.Minute
+	maxChallenges     = 1024
+	maxChallengesFrom = 8
 )
 
 // RaftChallenge is the leader's side of a join's first step: a random
 // nonce sealed under the keyring, with the seal's records, for server_id.
-func (s *System) RaftChallenge(ctx context.Context, data map[string]any) (map[string]any, error) {
+// from is the requester's address (for the per-address bound).
+func (s *System) RaftChallenge(ctx context.Context, data map[string]any, from string) (map[string]any, error) {
 	if !s.active.Load() {
 		return nil, engines.ErrSealed
 	}
@@ -281,28 +332,34 @@ func (s *System) RaftChallenge(ctx context.Context, data map[string]any) (map[st
 	if err != nil {
 		return nil, err
 	}
+	challengeID := engines.NewRequestID()
 	s.challenges.mu.Lock()
 	defer s.challenges.mu.Unlock()
 	now := time.Now()
+	fromCount := 0
 	for k, c := range s.challenges.m {
 		if now.After(c.expires) {
 			clear(c.nonce)
 			delete(s.challenges.m, k)
+			continue
+		}
+		if c.from == from {
+			fromCount++
 		}
 	}
-	if len(s.challenges.m) >= maxChallenges {
+	if len(s.challenges.m) >= maxChallenges || fromCount >= maxChallengesFrom {
 		return nil, &engines.Error{Code: engines.CodeUnavailable, Message: "too many joins in progress; retry later"}
 	}
 	if s.challenges.m == nil {
 		s.challenges.m = map[string]challenge{}
 	}
-	s.challenges.m[id] = challenge{nonce: nonce, expires: now.Add(challengeTTL)}
-	return map[string]any{"challenge": blob, "records": records}, nil
+	s.challenges.m[challengeID] = challenge{serverID: id, from: from, nonce: nonce, expires: now.Add(challengeTTL)}
+	return map[string]any{"challenge_id": challengeID, "challenge": blob, "records": records}, nil
 }
 
 // RaftAnswer is the leader's side of a join's second step: the joiner's
-// answer is compared in constant time with the nonce; only then is the
-// joiner issued a certificate and added as a non-voter.
+// answer (joinMAC over what it asks for) is compared in constant time;
+// only then is the joiner issued a certificate and added as a non-voter.
 func (s *System) RaftAnswer(ctx context.Context, data map[string]any) (map[string]any, error) {
 	if !s.active.Load() {
 		return nil, engines.ErrSealed
@@ -310,24 +367,33 @@ func (s *System) RaftAnswer(ctx context.Context, data map[string]any) (map[strin
 	if !s.cluster.IsLeader() {
 		return nil, engines.ErrForward
 	}
+	challengeID, _ := data["challenge_id"].(string)
 	id, _ := data["server_id"].(string)
 	answerB64, _ := data["answer"].(string)
 	clusterAddr, _ := data["cluster_addr"].(string)
 	pubText, _ := data["public_key"].(string)
 	nonVoter, _ := data["non_voter"].(bool)
 	s.challenges.mu.Lock()
-	c, ok := s.challenges.m[id]
-	delete(s.challenges.m, id) // one attempt per challenge
+	c, ok := s.challenges.m[challengeID]
 	s.challenges.mu.Unlock()
-	if !ok || time.Now().After(c.expires) {
+	if !ok || time.Now().After(c.expires) || c.serverID != id {
 		return nil, engines.BadRequest("no outstanding challenge for this server; join again")
 	}
-	defer clear(c.nonce)
 	answer, err := base64.StdEncoding.DecodeString(answerB64)
-	if err != nil || subtle.ConstantTimeCompare(answer, c.nonce) != 1 {
+	want := joinMAC(c.nonce, id, pubText, clusterAddr, nonVoter)
+	if err != nil || subtle.ConstantTimeCompare(answer, want) != 1 {
 		s.logger.Warn("join: wrong answer to the challenge; node refused", "server_id", id)
 		return nil, engines.BadRequest("the answer to the challenge is wrong: the node does not hold this cluster's seal")
 	}
+	// One success per challenge.
+	s.challenges.mu.Lock()
+	if _, still := s.challenges.m[challengeID]; !still {
+		s.challenges.mu.Unlock()
+		return nil, engines.BadRequest("no outstanding challenge for this server; join again")
+	}
+	delete(s.challenges.m, challengeID)
+	s.challenges.mu.Unlock()
+	defer clear(c.nonce)
 	if err := validClusterAddr(clusterAddr); err != nil {
 		return nil, err
 	}
@@ -364,7 +430,7 @@ func validClusterAddr(addr string) error {
 
 // RaftBootstrap serves the unauthenticated join endpoints:
 // sys/storage/raft/join, .../bootstrap/challenge, .../bootstrap/answer.
-func (s *System) RaftBootstrap(ctx context.Context, op string, data map[string]any) (map[string]any, error) {
+func (s *System) RaftBootstrap(ctx context.Context, op string, data map[string]any, from string) (map[string]any, error) {
 	switch op {
 	case "join":
 		req := JoinRequest{}
@@ -380,7 +446,7 @@ func (s *System) RaftBootstrap(ctx context.Context, op string, data map[string]a
 		}
 		return map[string]any{"joined": true}, nil
 	case "bootstrap/challenge":
-		return s.RaftChallenge(ctx, data)
+		return s.RaftChallenge(ctx, data, from)
 	case "bootstrap/answer":
 		return s.RaftAnswer(ctx, data)
 	}

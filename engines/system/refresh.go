@@ -21,15 +21,15 @@ var watchedPrefixes = []string{"core/mounts", "core/auth", "core/policy/", "core
 // served: a mount or policy change is visible on every node as soon as it
 // is acknowledged.
 type refreshState struct {
-	mounts, auth, restored atomic.Uint64
+	mounts, auth, keyring, restored atomic.Uint64
 	// loaded* are the generations last reloaded; guarded by mu.
 	mu                                   sync.Mutex
-	loadedMounts, loadedAuth, loadedRest uint64
+	loadedMounts, loadedAuth, loadedKeys, loadedRest uint64
 }
 
 func (r *refreshState) reset() {
 	r.mu.Lock()
-	r.loadedMounts, r.loadedAuth, r.loadedRest = r.mounts.Load(), r.auth.Load(), r.restored.Load()
+	r.loadedMounts, r.loadedAuth, r.loadedKeys, r.loadedRest = r.mounts.Load(), r.auth.Load(), r.keyring.Load(), r.restored.Load()
 	r.mu.Unlock()
 }
 
@@ -45,6 +45,9 @@ func (s *System) observe(key string) {
 		s.refresh.mounts.Add(1)
 	case key == "core/auth":
 		s.refresh.auth.Add(1)
+	case key == "core/keyring":
+		// Another node rotated: new writes here must use the new term.
+		s.refresh.keyring.Add(1)
 	case strings.HasPrefix(key, "core/policy/"):
 		s.policies.invalidate(strings.TrimPrefix(key, "core/policy/"))
 	}
@@ -57,9 +60,9 @@ var errReloadSeal = errors.New("system: the restored data was made with other ke
 // the read barrier, so the reload sees at least the changes counted.
 func (s *System) reloadChanged(ctx context.Context) error {
 	r := &s.refresh
-	m, a, rs := r.mounts.Load(), r.auth.Load(), r.restored.Load()
+	m, a, k, rs := r.mounts.Load(), r.auth.Load(), r.keyring.Load(), r.restored.Load()
 	r.mu.Lock()
-	if m == r.loadedMounts && a == r.loadedAuth && rs == r.loadedRest {
+	if m == r.loadedMounts && a == r.loadedAuth && k == r.loadedKeys && rs == r.loadedRest {
 		r.mu.Unlock()
 		return nil
 	}
@@ -75,6 +78,12 @@ func (s *System) reloadChanged(ctx context.Context) error {
 			return err
 		}
 		r.loadedRest = rs
+	}
+	if k != r.loadedKeys {
+		if err := s.barrier.ReloadKeyring(ctx); err != nil {
+			return err
+		}
+		r.loadedKeys = k
 	}
 	if m != r.loadedMounts {
 		if err := s.router.Load(ctx); err != nil {

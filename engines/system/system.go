@@ -318,6 +318,7 @@ func (s *System) finishUnseal(ctx context.Context) error {
 	s.join.mu.Unlock()
 	if pj != nil {
 		if err := s.completeJoin(ctx, pj); err != nil {
+			s.retryAfterFailedJoin(pj)
 			return err
 		}
 	} else if err := s.installIdentity(); err != nil && !errors.Is(err, errNoCA) {
@@ -432,10 +433,12 @@ func (s *System) postUnseal(ctx context.Context) error {
 	svcCtx, cancel := context.WithCancel(context.Background())
 	stopTidy := s.cluster.RunWhileLeader("token-tidy", s.tidyTokens)
 	stopAutopilot := s.cluster.RunWhileLeader("autopilot", s.autopilot.run)
+	stopActive := s.cluster.RunWhileLeader("active-time", s.markActive)
 	s.stopServices = func() {
 		cancel()
 		stopTidy()
 		stopAutopilot()
+		stopActive()
 	}
 	s.services.Add(1)
 	go func() {
@@ -443,6 +446,15 @@ func (s *System) postUnseal(ctx context.Context) error {
 		s.renewIdentity(svcCtx)
 	}()
 	return nil
+}
+
+// markActive records when this node became the active node (sys/leader's
+// active_time); a leader-only service.
+func (s *System) markActive(ctx context.Context) {
+	if st := s.status.Load(); st != nil {
+		s.status.Store(&activeStatus{info: st.info, activeSince: time.Now().UTC()})
+	}
+	<-ctx.Done()
 }
 
 // tidyTokens tidies the token store periodically; a leader-only service.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -138,7 +139,8 @@ func (h *Handler) serveRaftBootstrap(w http.ResponseWriter, r *http.Request, pat
 		h.writeError(w, r, err)
 		return
 	}
-	out, err := h.node.RaftBootstrap(r.Context(), op, data)
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	out, err := h.node.RaftBootstrap(r.Context(), op, data, host)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

@@ -31,7 +31,7 @@ type Node interface {
 	MustForward(path string, op engines.Operation) bool
 	// RaftBootstrap serves the unauthenticated join endpoints: op is
 	// "join", "bootstrap/challenge" or "bootstrap/answer".
-	RaftBootstrap(ctx context.Context, op string, data map[string]any) (map[string]any, error)
+	RaftBootstrap(ctx context.Context, op string, data map[string]any, from string) (map[string]any, error)
 }
 
 // Config configures a Handler.

@@ -15,10 +15,14 @@ import (
 )
 
 const (
-	defaultHandshakeTimeout = 5 * time.Second
+	// defaultHandshakeTimeout bounds how long an unauthenticated
+	// connection may hold a handshake slot; a peer completes its handshake
+	// in milliseconds, so a short bound makes slot-holding floods costly.
+	defaultHandshakeTimeout = 2 * time.Second
 	// maxPendingHandshakes caps concurrent unauthenticated handshakes; a
-	// connection arriving beyond it is closed at once.
-	maxPendingHandshakes = 64
+	// connection arriving beyond it is closed at once. With the per-host
+	// cap, filling every slot takes connections from 16 addresses.
+	maxPendingHandshakes = 512
 	// maxPendingPerHost caps them per remote IP, so one host cannot take
 	// every slot; above the RPC client's own per-host dial cap.
 	maxPendingPerHost = 32
@@ -29,7 +33,7 @@ type Config struct {
 	BindAddr         string        // host:port to listen on (":0" allowed)
 	AdvertiseAddr    string        // host:port peers use; empty = the listener's address
 	Logger           *slog.Logger  // nil = discard
-	HandshakeTimeout time.Duration // 0 = 5s
+	HandshakeTimeout time.Duration // 0 = 2s
 }
 
 // Transport is a node's one mutual-TLS cluster listener and dialer. With no
