@@ -23,7 +23,7 @@ var watchedPrefixes = []string{"core/mounts", "core/auth", "core/policy/", "core
 type refreshState struct {
 	mounts, auth, keyring, restored atomic.Uint64
 	// loaded* are the generations last reloaded; guarded by mu.
-	mu                                   sync.Mutex
+	mu                                               sync.Mutex
 	loadedMounts, loadedAuth, loadedKeys, loadedRest uint64
 }
 
