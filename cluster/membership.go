@@ -128,3 +128,22 @@ func (n *Node) RaftAddr() string {
 	}
 	return n.cfg.AdvertiseAddr
 }
+
+// IsMember reports whether id is in the latest Raft configuration (a
+// removed node's certificate stays valid until it expires; its RPCs are
+// refused with this check).
+func (n *Node) IsMember(id string) bool {
+	if !n.started.Load() || id == "" {
+		return false
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return true
+		}
+	}
+	return false
+}

@@ -207,12 +207,20 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		Forwarder: &http.PeerForwarder{Client: pt.HTTPClient(), Leader: node.Leader, Self: nodeID},
 	})
 	// Node-to-node RPC: cluster calls, and API requests standbys forward.
+	// Only members of the Raft configuration may call: a removed node's
+	// certificate is still valid until it expires.
 	rpc := nethttp.NewServeMux()
 	rpc.Handle(cluster.RPCPrefix, node.RPCHandler())
 	rpc.HandleFunc("/v1/", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		handler.ServeForwarded(w, r, peer.PeerNodeID(r))
 	})
-	pt.SetRPCHandler(rpc)
+	pt.SetRPCHandler(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if !node.IsMember(peer.PeerNodeID(r)) {
+			nethttp.Error(w, "not a member of this cluster", nethttp.StatusForbidden)
+			return
+		}
+		rpc.ServeHTTP(w, r)
+	}))
 	srv := &nethttp.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
