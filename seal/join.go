@@ -83,28 +83,3 @@ func (b *Barrier) ClearPendingRecords() { b.pending.Store(nil) }
 
 // Joining reports whether the barrier runs on pending records.
 func (b *Barrier) Joining() bool { return b.pending.Load() != nil }
-
-// ErrOtherKeys is a keyring record the unsealed root key cannot open: it
-// comes from a cluster with other keys.
-var ErrOtherKeys = errors.New("seal: the keyring was made with other keys")
-
-// CheckKeyring reports whether blob, a keyring record (from a snapshot),
-// opens with this barrier's root key; ErrOtherKeys if not.
-func (b *Barrier) CheckKeyring(blob []byte) error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.sealed {
-		return ErrSealed
-	}
-	k, err := openKeyring(b.rootAEAD, blob)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrOtherKeys, err)
-	}
-	k.zero()
-	return nil
-}
-
-// KeyringRecord returns the stored keyring record (ciphertext).
-func (b *Barrier) KeyringRecord(ctx context.Context) ([]byte, error) {
-	return b.store.Get(ctx, keyringPath)
-}

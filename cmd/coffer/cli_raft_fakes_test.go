@@ -1,6 +1,8 @@
 package main
 
 import (
+	"coffer/cluster"
+
 	"bytes"
 	"io"
 	"net/http"
@@ -115,7 +117,7 @@ func (f *raftFake) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		_, _ = w.Write(f.snapshot)
 	case p == "sys/storage/raft/snapshot" || p == "sys/storage/raft/snapshot-force":
-		if !bytes.HasPrefix(raw, []byte("COFFRAFT")) {
+		if _, err := cluster.ReadArchive(bytes.NewReader(raw), nil); err != nil {
 			f.reply(w, 400, map[string]any{"errors": []string{"invalid snapshot archive"}})
 			return
 		}

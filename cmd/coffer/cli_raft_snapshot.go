@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -96,10 +97,9 @@ func writeSnapshot(ctx context.Context, cl *api.Client, f *os.File) error {
 	return err
 }
 
-// fetchSnapshot copies GET sys/storage/raft/snapshot into w. The stock
-// client's RaftSnapshot expects Vault's tar format, so the raw response
-// is read instead, without the client's request timeout (a snapshot may
-// take longer).
+// fetchSnapshot copies GET sys/storage/raft/snapshot into w. The raw
+// response is read, without the client's request timeout (a snapshot may
+// take longer than a request), and checked as it streams.
 func fetchSnapshot(ctx context.Context, cl *api.Client, w io.Writer) error {
 	resp, err := cl.Logical().ReadRawWithContext(ctx, "sys/storage/raft/snapshot")
 	if resp != nil {
@@ -111,20 +111,20 @@ func fetchSnapshot(ctx context.Context, cl *api.Client, w io.Writer) error {
 	return copyArchive(w, resp.Body)
 }
 
-// copyArchive copies one snapshot archive from r to w and fails unless r
-// held exactly the header plus the snapshot size the header states, so a
-// stream the server cut short is caught even when it ended cleanly.
+// copyArchive copies one snapshot archive from r to w and fails unless it
+// is complete: every entry present, SHA256SUMS matching them, and the
+// sealed sums present (a stream the server cut short is caught even when
+// it ended cleanly).
 func copyArchive(w io.Writer, r io.Reader) error {
-	meta, err := cluster.ReadArchiveMeta(io.TeeReader(r, w))
+	info, err := cluster.ReadArchive(io.TeeReader(r, w), nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("incomplete snapshot: %w", err)
 	}
-	n, err := io.Copy(w, r)
-	if err != nil {
+	if len(info.Sealed) == 0 {
+		return errors.New("incomplete snapshot: the sealed sums are empty")
+	}
+	if _, err := io.Copy(w, r); err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
-	}
-	if n != meta.Size {
-		return fmt.Errorf("incomplete snapshot: body is %d bytes, header says %d", n, meta.Size)
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func runOperatorRaftSnapshotRestore(args []string, stdin io.Reader, stdout, stde
 	}
 	defer f.Close()
 	// Refuse a file that is not a snapshot archive before uploading it.
-	if _, err := cluster.ReadArchiveMeta(f); err != nil {
+	if _, err := cluster.ReadArchive(bufio.NewReader(f), nil); err != nil {
 		c.errf("Error reading snapshot file: %s", err)
 		return exitLocal
 	}
@@ -178,8 +178,7 @@ func runOperatorRaftSnapshotRestore(args []string, stdin io.Reader, stdout, stde
 	return exitOK
 }
 
-// snapshotInspectOutput is `snapshot inspect -format=json`. It carries no
-// key material: the archive's keyring record is left out.
+// snapshotInspectOutput is `snapshot inspect -format=json`.
 type snapshotInspectOutput struct {
 	Index        uint64         `json:"index"`
 	Term         uint64         `json:"term"`

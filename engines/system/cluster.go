@@ -33,7 +33,7 @@ type Cluster interface {
 	AddVoter(ctx context.Context, id, addr string) error
 	RemoveServer(ctx context.Context, id string) error
 	StepDown(ctx context.Context) error
-	SaveArchive(ctx context.Context, w io.Writer, meta cluster.ArchiveMeta) error
+	SaveArchive(ctx context.Context, w io.Writer, meta cluster.ArchiveMeta, seal func([]byte) ([]byte, error)) error
 	RestoreArchive(ctx context.Context, meta *cluster.ArchiveMeta, body io.Reader) error
 	RunWhileLeader(name string, svc cluster.LeaderService) (stop func())
 	PeerStatus(ctx context.Context, addr string) (cluster.Status, error)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"coffer/seal"
 )
@@ -41,6 +42,7 @@ func (s *System) observe(key string) {
 		s.refresh.mounts.Add(1)
 		s.refresh.auth.Add(1)
 		s.policies.reset()
+		go s.reloadAfterRestore()
 	case key == "core/mounts":
 		s.refresh.mounts.Add(1)
 	case key == "core/auth":
@@ -50,6 +52,25 @@ func (s *System) observe(key string) {
 		s.refresh.keyring.Add(1)
 	case strings.HasPrefix(key, "core/policy/"):
 		s.policies.invalidate(strings.TrimPrefix(key, "core/policy/"))
+	}
+}
+
+// reloadAfterRestore reloads at once after a snapshot restore, rather than
+// at the next request, so a node whose keys no longer open the data seals
+// straight away.
+func (s *System) reloadAfterRestore() {
+	if !s.active.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bctx, err := s.readyBarrier(ctx)
+	if err != nil {
+		return
+	}
+	if err := s.reloadChanged(bctx); errors.Is(err, errReloadSeal) {
+		s.logger.Error("the restored data does not open with this node's keys; sealing")
+		s.Seal()
 	}
 }
 
@@ -69,7 +90,7 @@ func (s *System) reloadChanged(ctx context.Context) error {
 	defer r.mu.Unlock()
 	if rs != r.loadedRest {
 		if err := s.barrier.ReloadKeyring(ctx); err != nil {
-			if errors.Is(err, seal.ErrDecrypt) || errors.Is(err, seal.ErrOtherKeys) {
+			if errors.Is(err, seal.ErrDecrypt) {
 				return errReloadSeal
 			}
 			return err

@@ -3,7 +3,6 @@ package system
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"coffer/cluster"
 	"coffer/engines"
-	"coffer/seal"
 )
 
 // raftPath serves the authenticated sys/storage/raft/* endpoints.
@@ -101,24 +99,21 @@ func (s *System) saveSnapshot(ctx context.Context) (*engines.Response, error) {
 	if !s.cluster.IsLeader() {
 		return nil, engines.ErrForward
 	}
-	keyring, err := s.barrier.KeyringRecord(ctx)
-	if err != nil {
-		return nil, err
-	}
-	meta := cluster.ArchiveMeta{Keyring: keyring}
+	meta := cluster.ArchiveMeta{}
 	if st := s.status.Load(); st != nil {
 		meta.ClusterID = st.info.ID
 	}
-	return &engines.Response{Stream: func(w io.Writer) error {
-		return s.cluster.SaveArchive(ctx, w, meta)
+	seal := func(b []byte) ([]byte, error) { return s.barrier.Encrypt(cluster.ArchiveSumsAAD, b) }
+	return &engines.Response{StreamType: "application/gzip", Stream: func(w io.Writer) error {
+		return s.cluster.SaveArchive(ctx, w, meta, seal)
 	}}, nil
 }
 
 // restoreSnapshot replaces the cluster's state with an archive. Without
-// force it must have been made with this cluster's keys (its keyring opens
-// with the root key); with force, a snapshot from another cluster is
-// restored, and the nodes seal: the data now opens only with that
-// cluster's unseal keys.
+// force it must have been made with this cluster's keys (its sealed sums
+// open with the barrier and match); with force, a snapshot from another
+// cluster is restored, and the nodes seal: the data now opens only with
+// that cluster's unseal keys.
 func (s *System) restoreSnapshot(ctx context.Context, req *engines.Request, force bool) error {
 	if !s.cluster.IsLeader() {
 		return engines.ErrForward
@@ -126,42 +121,43 @@ func (s *System) restoreSnapshot(ctx context.Context, req *engines.Request, forc
 	if req.Body == nil {
 		return engines.BadRequest("the request body must be a snapshot")
 	}
-	meta, err := cluster.ReadArchiveMeta(req.Body)
-	if err != nil {
-		return engines.BadRequest("%s", err.Error())
-	}
-	if !force {
-		if err := s.barrier.CheckKeyring(meta.Keyring); err != nil {
-			if errors.Is(err, seal.ErrOtherKeys) {
-				return engines.BadRequest("the snapshot was made by a cluster with other keys; use snapshot-force, then unseal with that cluster's keys")
-			}
-			return err
-		}
-	}
-	// Spool the body to disk first so a cut upload never reaches Raft,
-	// then let Raft restore it (the FSM verifies its checksum).
+	// Spool and check the whole archive first, so a cut or altered upload
+	// never reaches Raft.
 	spool, err := os.CreateTemp("", "coffer-restore-*")
 	if err != nil {
 		return fmt.Errorf("system: restore: %w", err)
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	n, err := io.Copy(spool, io.LimitReader(req.Body, meta.Size+1))
-	if err != nil {
+	if _, err := io.Copy(spool, req.Body); err != nil {
 		return engines.BadRequest("reading the snapshot: %s", err.Error())
-	}
-	if n != meta.Size {
-		return engines.BadRequest("the snapshot is truncated or has trailing data (%d bytes, header says %d)", n, meta.Size)
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("system: restore: %w", err)
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-	defer cancel()
-	if err := s.cluster.RestoreArchive(rctx, meta, spool); err != nil {
+	info, err := cluster.ReadArchive(spool, nil)
+	if err != nil {
+		return engines.BadRequest("%s", err.Error())
+	}
+	if !force {
+		if err := info.CheckSealed(func(b []byte) ([]byte, error) { return s.barrier.Decrypt(cluster.ArchiveSumsAAD, b) }); err != nil {
+			return engines.BadRequest("the snapshot was made by a cluster with other keys; use snapshot-force, then unseal with that cluster's keys")
+		}
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("system: restore: %w", err)
 	}
-	s.logger.Warn("snapshot restored", "snapshot_index", meta.Index, "forced", force)
+	state, done, err := cluster.StateReader(spool)
+	if err != nil {
+		return engines.BadRequest("%s", err.Error())
+	}
+	defer done()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	defer cancel()
+	if err := s.cluster.RestoreArchive(rctx, &info.Meta, state); err != nil {
+		return fmt.Errorf("system: restore: %w", err)
+	}
+	s.logger.Warn("snapshot restored", "snapshot_index", info.Meta.Index, "forced", force)
 	return nil
 }
 

@@ -34,14 +34,12 @@ type Barrier interface {
 	ReloadKeyring(ctx context.Context) error
 	Encrypt(path string, plaintext []byte) ([]byte, error)
 	Decrypt(path string, blob []byte) ([]byte, error)
-	// Cluster membership: the records a joiner is sent, the joiner's
-	// pending copy of them, and the snapshot key check.
+	// Cluster membership: the records a joiner is sent, and the joiner's
+	// pending copy of them.
 	Records(ctx context.Context) (*seal.Records, error)
 	SetPendingRecords(r *seal.Records) error
 	ClearPendingRecords()
 	Joining() bool
-	KeyringRecord(ctx context.Context) ([]byte, error)
-	CheckKeyring(blob []byte) error
 }
 
 var _ Barrier = (*seal.Barrier)(nil)
