@@ -50,6 +50,18 @@ func (n *Node) Delete(ctx context.Context, key string) error {
 	return n.Apply(ctx, []fsm.Op{{Kind: fsm.OpDelete, Key: key}})
 }
 
+// Batch writes puts and deletes atomically, in one Raft entry.
+func (n *Node) Batch(ctx context.Context, puts map[string][]byte, deletes []string) error {
+	ops := make([]fsm.Op, 0, len(puts)+len(deletes))
+	for k, v := range puts {
+		ops = append(ops, fsm.Op{Kind: fsm.OpPut, Key: k, Value: v})
+	}
+	for _, k := range deletes {
+		ops = append(ops, fsm.Op{Kind: fsm.OpDelete, Key: k})
+	}
+	return n.Apply(ctx, ops)
+}
+
 // DeletePrefix removes every key under prefix in one Raft entry.
 func (n *Node) DeletePrefix(ctx context.Context, prefix string) error {
 	return n.Apply(ctx, []fsm.Op{{Kind: fsm.OpDeletePrefix, Key: prefix}})

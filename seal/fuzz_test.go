@@ -91,7 +91,7 @@ func FuzzSealConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if cfg.validate() != nil || cfg.Type != sealTypeShamir {
+		if cfg.validate() != nil || cfg.Type != SealTypeShamir {
 			t.Fatalf("accepted an invalid config: %+v", cfg)
 		}
 	})

@@ -16,35 +16,63 @@ type SealConfig struct {
 	Type            string `json:"type"`
 	SecretShares    int    `json:"secret_shares"`
 	SecretThreshold int    `json:"secret_threshold"`
+	// RecoveryShares and RecoveryThreshold describe the recovery key of
+	// an auto seal (Type other than "shamir"); zero for Shamir.
+	RecoveryShares    int `json:"recovery_shares,omitempty"`
+	RecoveryThreshold int `json:"recovery_threshold,omitempty"`
 }
 
-// sealTypeShamir is SealConfig.Type for the Shamir seal.
-const sealTypeShamir = "shamir"
+// Auto reports whether the seal is an auto seal (an HSM), whose root key
+// unwraps with no operator and whose shares are recovery shares.
+func (c *SealConfig) Auto() bool { return c.Type != SealTypeShamir }
 
-// validate applies Vault's rules for a Shamir configuration.
+// SharesNeeded are the shares and threshold operators hold: unseal shares
+// for Shamir, recovery shares for an auto seal.
+func (c *SealConfig) SharesNeeded() (shares, threshold int) {
+	if c.Auto() {
+		return c.RecoveryShares, c.RecoveryThreshold
+	}
+	return c.SecretShares, c.SecretThreshold
+}
+
+// SealTypeShamir is SealConfig.Type for the Shamir seal.
+const SealTypeShamir = "shamir"
+
+// validate applies Vault's rules for a Shamir configuration, or for an
+// auto seal's recovery shares.
 func (c *SealConfig) validate() error {
+	if c.Auto() {
+		if c.SecretShares != 1 || c.SecretThreshold != 1 {
+			return fmt.Errorf("%w: an auto seal stores one key", ErrInvalidParams)
+		}
+		return validateShares(c.RecoveryShares, c.RecoveryThreshold, "recovery ")
+	}
+	return validateShares(c.SecretShares, c.SecretThreshold, "")
+}
+
+func validateShares(shares, threshold int, kind string) error {
 	var msg string
 	switch {
-	case c.SecretShares < 1:
+	case shares < 1:
 		msg = "shares must be at least one"
-	case c.SecretThreshold < 1:
+	case threshold < 1:
 		msg = "threshold must be at least one"
-	case c.SecretShares > 255:
+	case shares > 255:
 		msg = "shares must be at most 255"
-	case c.SecretThreshold > c.SecretShares:
+	case threshold > shares:
 		msg = "threshold cannot be larger than shares"
-	case c.SecretShares > 1 && c.SecretThreshold == 1:
+	case shares > 1 && threshold == 1:
 		msg = "threshold must be greater than one for multiple shares"
 	default:
 		return nil
 	}
-	return fmt.Errorf("%w: %s", ErrInvalidParams, msg)
+	return fmt.Errorf("%w: %s%s", ErrInvalidParams, kind, msg)
 }
 
 // shareSize is the length of one unseal key share under c: the bare unseal
 // key when there is a single share, else the key plus the x coordinate.
 func (c *SealConfig) shareSize() int {
-	if c.SecretShares == 1 {
+	if n, _ := c.SharesNeeded(); n == 1 {
 		return keySize
 	}
 	return keySize + 1
@@ -56,8 +84,8 @@ func decodeSealConfig(raw []byte) (*SealConfig, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("seal: decode seal config: %w", err)
 	}
-	if c.Type != sealTypeShamir {
-		return nil, fmt.Errorf("seal: unsupported seal type %q", c.Type)
+	if c.Type == "" {
+		return nil, fmt.Errorf("seal: stored seal config has no type")
 	}
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("seal: stored seal config: %w", err)
@@ -113,7 +141,7 @@ type InitResult struct {
 // leaves the barrier sealed, as Vault does. Every key is zeroed before it
 // returns; only the shares leave.
 func (b *Barrier) Initialize(ctx context.Context, p InitParams) (*InitResult, error) {
-	cfg := SealConfig{Type: sealTypeShamir, SecretShares: p.SecretShares, SecretThreshold: p.SecretThreshold}
+	cfg := SealConfig{Type: SealTypeShamir, SecretShares: p.SecretShares, SecretThreshold: p.SecretThreshold}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

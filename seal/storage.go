@@ -29,5 +29,5 @@ const (
 )
 
 func reserved(key string) bool {
-	return key == sealConfigPath || key == rootKeyPath || key == keyringPath
+	return key == sealConfigPath || key == rootKeyPath || key == keyringPath || key == recoveryKeyPath
 }

@@ -44,6 +44,9 @@ func (b *Barrier) Unseal(ctx context.Context, share []byte) (*UnsealStatus, erro
 	if cfg == nil {
 		return nil, ErrNotInitialized
 	}
+	if cfg.Auto() {
+		return nil, ErrAutoSeal
+	}
 	if !b.Sealed() {
 		return &UnsealStatus{Threshold: cfg.SecretThreshold, Shares: cfg.SecretShares}, nil
 	}
@@ -118,14 +121,14 @@ func (b *Barrier) addShare(share []byte, cfg *SealConfig) ([][]byte, error) {
 	if same == 1 {
 		return nil, nil // already counted
 	}
-	if sameX == 1 && cfg.SecretShares > 1 {
+	if n, _ := cfg.SharesNeeded(); sameX == 1 && n > 1 {
 		return nil, &detailError{kind: ErrBadShares, msg: "seal: invalid unseal key: it conflicts with a key already submitted"}
 	}
 	if b.nonce == "" {
 		b.nonce = newNonce()
 	}
 	b.parts = append(b.parts, bytes.Clone(share))
-	if len(b.parts) < cfg.SecretThreshold {
+	if _, threshold := cfg.SharesNeeded(); len(b.parts) < threshold {
 		return nil, nil
 	}
 	parts := b.parts
