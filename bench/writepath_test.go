@@ -70,7 +70,7 @@ func mustStackWith(tb testing.TB, devices []audit.DeviceConfig) *stack {
 	if err != nil {
 		tb.Fatalf("init: %v", err)
 	}
-	if err := sys.Unseal(ctx, res.Shares[0]); err != nil {
+	if err := sys.Unseal(ctx, res.Shares[0], false); err != nil {
 		tb.Fatalf("unseal: %v", err)
 	}
 	if err := sys.Mount(ctx, engines.MountEntry{Path: "secret/", Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {

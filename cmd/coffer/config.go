@@ -28,6 +28,16 @@ type serverConfig struct {
 	Audit []audit.DeviceConfig
 	// UnsafeAllowAPIAuditCreation lets sys/audit manage devices.
 	UnsafeAllowAPIAuditCreation bool
+	// Seal is the seal stanza (seal "pkcs11" { ... }); nil means Shamir.
+	Seal *sealStanza
+}
+
+// sealStanza is a seal "TYPE" { ... } block: its settings as strings, as
+// Vault reads them (numbers and booleans are accepted unquoted).
+type sealStanza struct {
+	Type     string
+	Disabled bool
+	Values   map[string]string
 }
 
 type auditBlock struct {
@@ -163,6 +173,15 @@ func parseConfig(src string) (*serverConfig, error) {
 				return nil, fmt.Errorf("config: disable_mlock: %w", err)
 			}
 			cfg.DisableMlock = b
+		case "seal":
+			if cfg.Seal != nil {
+				return nil, fmt.Errorf("config: only one seal block is supported")
+			}
+			st, err := parseSealBlock(item)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Seal = st
 		case "audit":
 			d, err := parseAuditBlock(item)
 			if err != nil {
@@ -276,6 +295,44 @@ func nextPort(addr string) (string, error) {
 }
 
 // boolish reads HCL's true, "true", 1 and friends.
+// parseSealBlock reads seal "TYPE" { key = value ... }.
+func parseSealBlock(item *ast.ObjectItem) (*sealStanza, error) {
+	if len(item.Keys) != 2 {
+		return nil, fmt.Errorf("config: seal block needs a type, as in seal \"pkcs11\" { ... }")
+	}
+	st := &sealStanza{Type: item.Keys[1].Token.Value().(string), Values: map[string]string{}}
+	switch st.Type {
+	case "pkcs11":
+	case "shamir":
+		return nil, fmt.Errorf("config: Shamir is the default seal; remove the seal \"shamir\" block")
+	default:
+		return nil, fmt.Errorf("config: unsupported seal type %q (supported: pkcs11)", st.Type)
+	}
+	var raw map[string]any
+	if err := hcl.DecodeObject(&raw, item.Val); err != nil {
+		return nil, fmt.Errorf("config: seal %q: %w", st.Type, err)
+	}
+	for k, v := range raw {
+		switch t := v.(type) {
+		case string:
+			st.Values[k] = t
+		case bool, int, int64, float64:
+			st.Values[k] = fmt.Sprint(t)
+		default:
+			return nil, fmt.Errorf("config: seal %q: %s must be a string", st.Type, k)
+		}
+	}
+	if d, ok := st.Values["disabled"]; ok {
+		b, err := boolish(d)
+		if err != nil {
+			return nil, fmt.Errorf("config: seal %q: disabled: %w", st.Type, err)
+		}
+		st.Disabled = b
+		delete(st.Values, "disabled")
+	}
+	return st, nil
+}
+
 func boolish(v any) (bool, error) {
 	switch t := v.(type) {
 	case bool:

@@ -145,3 +145,45 @@ cluster_addr = "https://10.0.0.2:8201"
 		t.Fatal("a wildcard cluster address was accepted as the advertised address")
 	}
 }
+
+func TestSealStanza(t *testing.T) {
+	base := `
+storage "raft" {
+  path = "/d"
+}
+listener "tcp" {
+  address     = "127.0.0.1:8200"
+  tls_disable = true
+}
+`
+	cfg, err := parseConfig(base + `
+seal "pkcs11" {
+  lib         = "/usr/lib/softhsm/libsofthsm2.so"
+  token_label = "coffer"
+  pin         = "1234"
+  key_label   = "coffer-root"
+  slot        = 3
+  generate_key = true
+}
+`)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if cfg.Seal == nil || cfg.Seal.Type != "pkcs11" || cfg.Seal.Disabled || cfg.Seal.Values["key_label"] != "coffer-root" ||
+		cfg.Seal.Values["slot"] != "3" || cfg.Seal.Values["generate_key"] != "true" {
+		t.Fatalf("seal = %+v", cfg.Seal)
+	}
+	cfg, err = parseConfig(base + `seal "pkcs11" {
+  lib = "x"
+  disabled = "true"
+}`)
+	if err != nil || !cfg.Seal.Disabled {
+		t.Fatalf("disabled seal: %+v %v", cfg.Seal, err)
+	}
+	for _, bad := range []string{`seal "awskms" {}`, `seal "shamir" {}`, `seal {}`, `seal "pkcs11" {}
+seal "pkcs11" {}`} {
+		if _, err := parseConfig(base + bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

@@ -332,7 +332,7 @@ func devSetup(ctx context.Context, sys *system.System, rootID, apiAddr string, o
 	defer clear(share)
 	// Encode before unsealing: the barrier zeroes the share it is given.
 	unsealKey := base64.StdEncoding.EncodeToString(share)
-	if err := sys.Unseal(ctx, share); err != nil {
+	if err := sys.Unseal(ctx, share, false); err != nil {
 		return fmt.Errorf("dev unseal: %w", err)
 	}
 	if err := sys.Mount(ctx, engines.MountEntry{Path: "secret/", Type: "kv", Description: "key/value secret storage", Options: map[string]string{"version": "2"}}); err != nil {

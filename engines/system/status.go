@@ -23,11 +23,18 @@ type SealStatus struct {
 	ClusterID    string `json:"cluster_id,omitempty"`
 	RecoverySeal bool   `json:"recovery_seal"`
 	StorageType  string `json:"storage_type"`
+	// SealError says why an auto seal cannot unseal the node (wrong PIN,
+	// missing token or key); Coffer's addition, empty otherwise.
+	SealError string `json:"seal_error,omitempty"`
 }
 
 // SealStatus reports the seal state and unseal progress.
 func (s *System) SealStatus(ctx context.Context) (*SealStatus, error) {
 	st := &SealStatus{Type: "shamir", Sealed: true, Version: s.version, StorageType: "raft"}
+	if s.auto.cfg != nil && !s.auto.cfg.Disabled {
+		st.Type, st.RecoverySeal = s.auto.cfg.Type, true
+	}
+	st.SealError = s.sealError()
 	cfg, err := s.barrier.SealConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -36,8 +43,11 @@ func (s *System) SealStatus(ctx context.Context) (*SealStatus, error) {
 		return st, nil
 	}
 	st.Initialized = true
-	st.Type = cfg.Type
-	st.T, st.N = cfg.SecretThreshold, cfg.SecretShares
+	st.Type, st.RecoverySeal = cfg.Type, cfg.Auto()
+	st.N, st.T = cfg.SharesNeeded()
+	if mig, err := s.migration(ctx); err == nil && mig != migrationNone {
+		st.Migration = true
+	}
 	st.Sealed = s.barrier.Sealed()
 	st.Progress, st.Nonce = s.barrier.UnsealProgress()
 	if as := s.status.Load(); as != nil && !st.Sealed {

@@ -40,6 +40,11 @@ type Barrier interface {
 	SetPendingRecords(r *seal.Records) error
 	ClearPendingRecords()
 	Joining() bool
+	// Auto seals (an HSM) and seal migration.
+	InitializeAuto(ctx context.Context, p seal.AutoInitParams, as seal.AutoSeal) (*seal.AutoInitResult, error)
+	UnsealAuto(ctx context.Context, as seal.AutoSeal) error
+	MigrateToAuto(ctx context.Context, share []byte, as seal.AutoSeal) (*seal.UnsealStatus, error)
+	MigrateToShamir(ctx context.Context, share []byte, as seal.AutoSeal) (*seal.UnsealStatus, error)
 }
 
 var _ Barrier = (*seal.Barrier)(nil)
@@ -70,6 +75,8 @@ type Config struct {
 	ClusterAddr string
 	// Gossip starts this node's gossip once it is unsealed (nil: none).
 	Gossip GossipStarter
+	// AutoSeal is the configured auto seal (a seal stanza); nil: Shamir.
+	AutoSeal *AutoSealConfig
 	// TokenTidyInterval is how often the leader tidies the token store
 	// (expired tokens, and the children of expired parents); zero means
 	// one minute.
@@ -90,6 +97,7 @@ type System struct {
 	clusterAddr string
 	gossipStart GossipStarter
 	gossipState gossipHolder
+	auto        autoSealState
 	join        joinState
 	challenges  challenges
 	autopilot   *autopilotState
@@ -156,6 +164,7 @@ func New(cfg Config) *System {
 		peer:         cfg.Peer,
 		clusterAddr:  cfg.ClusterAddr,
 		gossipStart:  cfg.Gossip,
+		auto:         autoSealState{cfg: cfg.AutoSeal},
 		router:       engines.NewRouter(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)),
 		authRouter:   engines.NewRouter(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories)),
 		policies:     newPolicyStore(engines.NewView(cfg.Barrier, "core/policy/")),
@@ -182,14 +191,20 @@ func New(cfg Config) *System {
 type InitRequest struct {
 	SecretShares    int
 	SecretThreshold int
+	// RecoveryShares and RecoveryThreshold split the recovery key of an
+	// auto seal (the HSM); not used with Shamir.
+	RecoveryShares    int
+	RecoveryThreshold int
 	// RootTokenID names the root token (dev mode); empty means random.
 	RootTokenID string
 }
 
 // InitResult is what init hands back once: the shares and the root token.
 type InitResult struct {
-	Shares    [][]byte
-	RootToken string
+	Shares [][]byte
+	// RecoveryShares are the recovery key shares of an auto seal.
+	RecoveryShares [][]byte
+	RootToken      string
 }
 
 // Initialized reports whether the barrier has been initialised.
@@ -215,6 +230,15 @@ func (s *System) Init(ctx context.Context, req InitRequest) (_ *InitResult, err 
 	bcancel()
 	if err != nil {
 		return nil, fmt.Errorf("system: init: start raft: %w", err)
+	}
+	if as, auto, err := s.configuredAutoSeal(ctx); auto {
+		if err != nil {
+			return nil, err
+		}
+		return s.initAuto(ctx, req, as)
+	}
+	if req.RecoveryShares != 0 || req.RecoveryThreshold != 0 {
+		return nil, engines.BadRequest("recovery keys are only used with an auto-unseal (HSM) seal; this node uses the Shamir seal")
 	}
 	res, err := s.barrier.Initialize(ctx, seal.InitParams{
 		SecretShares:    req.SecretShares,
@@ -242,29 +266,39 @@ func (s *System) Init(ctx context.Context, req InitRequest) (_ *InitResult, err 
 		}
 	}
 	defer s.sealLocked()
-	if err := s.tokens.Load(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.policies.ensureDefault(ctx); err != nil {
-		return nil, err
-	}
-	root, err := s.tokens.CreateRoot(ctx, req.RootTokenID)
+	root, err := s.firstRecords(ctx, req.RootTokenID)
 	if err != nil {
-		return nil, err
-	}
-	info := clusterInfo{Name: "coffer-cluster-" + engines.NewRequestID()[:8], ID: engines.NewRequestID()}
-	raw, err := json.Marshal(info)
-	if err != nil {
-		return nil, fmt.Errorf("system: encode cluster info: %w", err)
-	}
-	if err := s.barrier.Put(ctx, clusterInfoKey, raw); err != nil {
-		return nil, fmt.Errorf("system: store cluster info: %w", err)
-	}
-	if err := s.createClusterSecrets(ctx); err != nil {
 		return nil, err
 	}
 	s.logger.Info("initialized", "shares", req.SecretShares, "threshold", req.SecretThreshold)
 	return &InitResult{Shares: res.Shares, RootToken: root}, nil
+}
+
+// firstRecords writes what a new cluster starts with, on an unsealed
+// barrier: the default policy, the root token, the cluster identity.
+func (s *System) firstRecords(ctx context.Context, rootTokenID string) (string, error) {
+	if err := s.tokens.Load(ctx); err != nil {
+		return "", err
+	}
+	if err := s.policies.ensureDefault(ctx); err != nil {
+		return "", err
+	}
+	root, err := s.tokens.CreateRoot(ctx, rootTokenID)
+	if err != nil {
+		return "", err
+	}
+	info := clusterInfo{Name: "coffer-cluster-" + engines.NewRequestID()[:8], ID: engines.NewRequestID()}
+	raw, err := json.Marshal(info)
+	if err != nil {
+		return "", fmt.Errorf("system: encode cluster info: %w", err)
+	}
+	if err := s.barrier.Put(ctx, clusterInfoKey, raw); err != nil {
+		return "", fmt.Errorf("system: store cluster info: %w", err)
+	}
+	if err := s.createClusterSecrets(ctx); err != nil {
+		return "", err
+	}
+	return root, nil
 }
 
 func initError(err error) error {
@@ -278,19 +312,27 @@ func initError(err error) error {
 }
 
 // Unseal submits one key share; at the threshold the node unseals and
-// loads its mount table and token store.
-func (s *System) Unseal(ctx context.Context, share []byte) error {
+// loads its mount table and token store. With migrate the share counts
+// toward a seal migration (see unsealMigrate).
+func (s *System) Unseal(ctx context.Context, share []byte, migrate bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.barrier.Sealed() {
 		return nil
+	}
+	mig, err := s.migration(ctx)
+	if err != nil {
+		return err
+	}
+	if migrate || mig != migrationNone {
+		return s.unsealMigrate(ctx, share, migrate, mig)
 	}
 	st, err := s.barrier.Unseal(ctx, share)
 	if err != nil {
 		switch {
 		case errors.Is(err, seal.ErrNotInitialized):
 			return engines.BadRequest("Vault is not initialized")
-		case errors.Is(err, seal.ErrBadShares), errors.Is(err, seal.ErrInvalidParams):
+		case errors.Is(err, seal.ErrBadShares), errors.Is(err, seal.ErrInvalidParams), errors.Is(err, seal.ErrAutoSeal):
 			return engines.BadRequest("%s", strings.TrimPrefix(err.Error(), "seal: "))
 		}
 		return fmt.Errorf("system: unseal: %w", err)

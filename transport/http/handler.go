@@ -17,7 +17,8 @@ import (
 type Node interface {
 	Initialized(ctx context.Context) (bool, error)
 	Init(ctx context.Context, req system.InitRequest) (*system.InitResult, error)
-	Unseal(ctx context.Context, share []byte) error
+	// Unseal submits a key share; with migrate, toward a seal migration.
+	Unseal(ctx context.Context, share []byte, migrate bool) error
 	ResetUnseal()
 	SealStatus(ctx context.Context) (*system.SealStatus, error)
 	Health(ctx context.Context) (*system.Health, error)

@@ -28,12 +28,10 @@ func (h *Handler) serveInit(w http.ResponseWriter, r *http.Request) {
 		}
 		shares, err1 := intField(data, "secret_shares")
 		threshold, err2 := intField(data, "secret_threshold")
-		if err1 != nil || err2 != nil {
-			writeErrorStatus(w, http.StatusBadRequest, "secret_shares and secret_threshold must be integers")
-			return
-		}
-		if _, ok := data["recovery_shares"]; ok && shares == 0 {
-			writeErrorStatus(w, http.StatusBadRequest, "recovery keys are only used with an auto-unseal (HSM) seal; this node uses the Shamir seal")
+		rshares, err3 := intField(data, "recovery_shares")
+		rthreshold, err4 := intField(data, "recovery_threshold")
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+			writeErrorStatus(w, http.StatusBadRequest, "secret_shares, secret_threshold, recovery_shares and recovery_threshold must be integers")
 			return
 		}
 		for _, field := range []string{"pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"} {
@@ -42,19 +40,27 @@ func (h *Handler) serveInit(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		res, err := h.node.Init(r.Context(), system.InitRequest{SecretShares: shares, SecretThreshold: threshold})
+		res, err := h.node.Init(r.Context(), system.InitRequest{SecretShares: shares, SecretThreshold: threshold,
+			RecoveryShares: rshares, RecoveryThreshold: rthreshold})
 		if err != nil {
 			h.writeError(w, r, err)
 			return
 		}
 		out := struct {
-			Keys       []string `json:"keys"`
-			KeysBase64 []string `json:"keys_base64"`
-			RootToken  string   `json:"root_token"`
-		}{RootToken: res.RootToken}
+			Keys               []string `json:"keys"`
+			KeysBase64         []string `json:"keys_base64"`
+			RecoveryKeys       []string `json:"recovery_keys,omitempty"`
+			RecoveryKeysBase64 []string `json:"recovery_keys_base64,omitempty"`
+			RootToken          string   `json:"root_token"`
+		}{Keys: []string{}, KeysBase64: []string{}, RootToken: res.RootToken}
 		for _, s := range res.Shares {
 			out.Keys = append(out.Keys, hex.EncodeToString(s))
 			out.KeysBase64 = append(out.KeysBase64, base64.StdEncoding.EncodeToString(s))
+			clear(s)
+		}
+		for _, s := range res.RecoveryShares {
+			out.RecoveryKeys = append(out.RecoveryKeys, hex.EncodeToString(s))
+			out.RecoveryKeysBase64 = append(out.RecoveryKeysBase64, base64.StdEncoding.EncodeToString(s))
 			clear(s)
 		}
 		writeJSON(w, http.StatusOK, out)
@@ -109,10 +115,7 @@ func (h *Handler) serveUnseal(w http.ResponseWriter, r *http.Request) {
 		h.writeSealStatus(w, r)
 		return
 	}
-	if migrate, _ := data["migrate"].(bool); migrate {
-		writeErrorStatus(w, http.StatusBadRequest, "seal migration is not configured on this node")
-		return
-	}
+	migrate, _ := data["migrate"].(bool)
 	key, _ := data["key"].(string)
 	if key == "" {
 		writeErrorStatus(w, http.StatusBadRequest, "'key' must be specified in request body as JSON, or 'reset' set to true")
@@ -123,7 +126,7 @@ func (h *Handler) serveUnseal(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusBadRequest, "'key' must be a valid hex or base64 string")
 		return
 	}
-	err = h.node.Unseal(r.Context(), share)
+	err = h.node.Unseal(r.Context(), share, migrate)
 	clear(share)
 	if err != nil {
 		h.writeError(w, r, err)
