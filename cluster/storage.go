@@ -30,6 +30,17 @@ func (n *Node) List(ctx context.Context, prefix string) ([]string, error) {
 	return n.fsm.List(prefix)
 }
 
+// Scan returns up to limit whole keys under prefix after after, in
+// order, linearizably (see fsm.FSM.Scan).
+func (n *Node) Scan(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	if !barrierPassed(ctx) {
+		if _, err := n.ReadBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return n.fsm.Scan(prefix, after, limit)
+}
+
 // GetLocal reads key from this node's FSM with no barrier: possibly stale.
 // The seal uses it to unseal a node that cannot reach a leader yet.
 func (n *Node) GetLocal(key string) ([]byte, error) { return n.fsm.Get(key) }

@@ -3,6 +3,7 @@ package engines
 import (
 	"context"
 	"io"
+	"log/slog"
 	"time"
 )
 
@@ -75,6 +76,44 @@ type Secret struct {
 	LeaseID       string
 	LeaseDuration time.Duration
 	Renewable     bool
+	// MaxTTL caps the lease's whole life from issue (a role's max_ttl);
+	// zero means the mount's max lease TTL.
+	MaxTTL time.Duration
+	// InternalData is what the backend needs to renew or revoke the
+	// secret (a user name): kept in the lease, encrypted, never returned
+	// to the client.
+	InternalData map[string]any
+}
+
+// SecretBackend is implemented by backends whose responses carry leased
+// secrets: the lease manager calls it when a lease is renewed, revoked
+// or expires.
+type SecretBackend interface {
+	// RevokeSecret revokes what a lease stands for. Revoking something
+	// already gone returns nil (revocation is retried and must be
+	// idempotent).
+	RevokeSecret(ctx context.Context, req *SecretRequest) error
+	// RenewSecret extends it to req.ExpireTime (already capped by the
+	// lease manager); an error refuses the renewal.
+	RenewSecret(ctx context.Context, req *SecretRequest) error
+}
+
+// SecretRequest is a lease operation on a backend's secret.
+type SecretRequest struct {
+	// Storage is the mount's view.
+	Storage      Storage
+	LeaseID      string
+	InternalData map[string]any
+	IssueTime    time.Time
+	// ExpireTime is when the secret expires after this operation.
+	ExpireTime time.Time
+}
+
+// Closer is implemented by backends that hold connections or run
+// background work; the router calls Close when the mount goes away or the
+// node seals.
+type Closer interface {
+	Close() error
 }
 
 // Auth is the auth block of a login or token-create response.
@@ -125,6 +164,15 @@ type BackendConfig struct {
 	Storage Storage
 	// Clock returns the current time; tests may replace it.
 	Clock func() time.Time
+	// Logger is the mount's operational log; nil discards.
+	Logger *slog.Logger
+	// RunWhileLeader runs svc while this node leads the cluster (scheduled
+	// rotations); the returned function stops it. Nil in tests without a
+	// cluster: the backend then runs nothing in the background.
+	RunWhileLeader func(name string, svc func(ctx context.Context)) (stop func())
+	// LeaseTTLs returns the mount's default and max lease TTL (tuned, or
+	// the system's); nil means 768h for both, Vault's default.
+	LeaseTTLs func() (def, max time.Duration)
 }
 
 // Factory builds a backend for a mount.

@@ -398,3 +398,30 @@ func TestObserveAndWaitApplied(t *testing.T) {
 		t.Fatal("WaitApplied returned for an index never applied")
 	}
 }
+
+func TestScanPages(t *testing.T) {
+	t.Parallel()
+	f := mustOpen(t, "")
+	var ops []Op
+	for i := range 25 {
+		ops = append(ops, put(fmt.Sprintf("sys/expire/time/%04d/x", i), "v"))
+	}
+	ops = append(ops, put("sys/expire/timf", "outside"), put("sys/expire/tim", "outside"))
+	mustApply(t, f, cmdLog(1, ops...))
+	var got []string
+	after := ""
+	for {
+		page, err := f.Scan("sys/expire/time/", after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		after = page[len(page)-1]
+	}
+	if len(got) != 25 || got[0] != "sys/expire/time/0000/x" || got[24] != "sys/expire/time/0024/x" {
+		t.Fatalf("scanned %d keys: %v", len(got), got)
+	}
+}
