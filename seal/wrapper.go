@@ -13,7 +13,7 @@ import (
 //
 // Implementations bind path as additional data, return an error wrapping
 // ErrDecrypt when the blob does not authenticate (wrong key, or tampered
-// with), and are safe for use by one goroutine at a time.
+// with), and are safe for concurrent use (seal/sealtest checks all of it).
 type Wrapper interface {
 	// Wrap encrypts rootKey for storage at path.
 	Wrap(ctx context.Context, path string, rootKey []byte) ([]byte, error)
