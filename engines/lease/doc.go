@@ -1,0 +1,2 @@
+// Package lease tracks leased secrets and revokes them when they expire.
+package lease
