@@ -49,7 +49,16 @@ type RouterConfig struct {
 	// Logger receives what operators must know (a mount that failed to
 	// start); nil discards.
 	Logger *slog.Logger
+	// RunWhileLeader is handed to backends for their leader-only work
+	// (BackendConfig.RunWhileLeader); nil: none.
+	RunWhileLeader func(name string, svc func(ctx context.Context)) (stop func())
+	// DefaultLeaseTTL and MaxLeaseTTL are the system's lease TTLs, used by
+	// mounts that do not tune their own; zero means 768h (Vault's).
+	DefaultLeaseTTL, MaxLeaseTTL time.Duration
 }
+
+// systemTTL is Vault's default for both the default and max lease TTL.
+const systemTTL = 768 * time.Hour
 
 // SecretsRouterConfig is the secrets engines' table.
 func SecretsRouterConfig(s Storage, f map[string]Factory) RouterConfig {
@@ -144,9 +153,20 @@ func (r *Router) Load(ctx context.Context) error {
 	}
 	sortMounts(built)
 	r.mu.Lock()
+	old := r.mounts
 	r.mounts = built
 	r.loaded = true
 	r.mu.Unlock()
+	// Backends replaced by the reload (their mount changed or went away).
+	kept := make(map[Backend]bool, len(built))
+	for _, m := range built {
+		kept[m.backend] = true
+	}
+	for _, m := range old {
+		if !m.builtin && !kept[m.backend] {
+			r.closeBackend(m)
+		}
+	}
 	return nil
 }
 
@@ -164,12 +184,53 @@ func (u unavailable) HandleRequest(context.Context, *Request) (*Response, error)
 	return nil, &Error{Code: CodeUnavailable, Message: fmt.Sprintf("the backend mounted at %s could not be started; see the server log", u.path)}
 }
 
-// Reset drops every backend; called when the node seals.
+// Reset drops every backend (closing those that hold resources); called
+// when the node seals.
 func (r *Router) Reset() {
 	r.mu.Lock()
+	old := r.mounts
 	r.mounts = append([]*mounted(nil), r.builtins...)
 	r.loaded = false
 	r.mu.Unlock()
+	for _, m := range old {
+		if !m.builtin {
+			r.closeBackend(m)
+		}
+	}
+}
+
+// closeBackend closes a backend that holds connections or background work.
+func (r *Router) closeBackend(m *mounted) {
+	if c, ok := m.backend.(Closer); ok {
+		if err := c.Close(); err != nil {
+			r.logger().Warn("closing a backend", "path", r.cfg.PathPrefix+m.entry.Path, "error", err)
+		}
+	}
+}
+
+// LeaseTTLs returns the default and max lease TTL of the mount with uuid:
+// its tuned values, else the system's.
+func (r *Router) LeaseTTLs(uuid string) (def, max time.Duration) {
+	def, max = r.cfg.DefaultLeaseTTL, r.cfg.MaxLeaseTTL
+	if def == 0 {
+		def = systemTTL
+	}
+	if max == 0 {
+		max = systemTTL
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, m := range r.mounts {
+		if m.entry.UUID == uuid {
+			if m.entry.DefaultLeaseTTL > 0 {
+				def = m.entry.DefaultLeaseTTL
+			}
+			if m.entry.MaxLeaseTTL > 0 {
+				max = m.entry.MaxLeaseTTL
+			}
+		}
+	}
+	return min(def, max), max
 }
 
 func (r *Router) build(ctx context.Context, e MountEntry) (Backend, error) {
@@ -177,11 +238,15 @@ func (r *Router) build(ctx context.Context, e MountEntry) (Backend, error) {
 	if !ok {
 		return nil, BadRequest("unknown backend type: %q", e.Type)
 	}
+	uuid := e.UUID
 	b, err := f(ctx, &BackendConfig{
-		MountPath: e.Path,
-		Options:   e.Options,
-		Storage:   NewView(r.storage, r.cfg.ViewPrefix+e.UUID+"/"),
-		Clock:     r.clock,
+		MountPath:      e.Path,
+		Options:        e.Options,
+		Storage:        NewView(r.storage, r.cfg.ViewPrefix+e.UUID+"/"),
+		Clock:          r.clock,
+		Logger:         r.logger().With("mount", r.cfg.PathPrefix+e.Path),
+		RunWhileLeader: r.cfg.RunWhileLeader,
+		LeaseTTLs:      func() (time.Duration, time.Duration) { return r.LeaseTTLs(uuid) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engines: build %s backend at %s: %w", e.Type, e.Path, err)
@@ -283,6 +348,7 @@ func (r *Router) Unmount(ctx context.Context, path string) error {
 	}
 	r.mounts = next
 	r.mu.Unlock()
+	r.closeBackend(gone)
 	prefix := r.cfg.ViewPrefix + gone.entry.UUID + "/"
 	var err error
 	if pd, ok := r.storage.(PrefixDeleter); ok {
@@ -378,6 +444,19 @@ type Resolved struct {
 	MountPoint string
 	// Path is the request path relative to the mount.
 	Path string
+}
+
+// ByAccessor finds a mount by its accessor, with its storage view.
+func (r *Router) ByAccessor(accessor string) (Resolved, Storage, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, m := range r.mounts {
+		if m.entry.Accessor == accessor && !m.builtin {
+			return Resolved{Entry: m.entry, Backend: m.backend, MountPoint: r.cfg.PathPrefix + m.entry.Path},
+				NewView(r.storage, r.cfg.ViewPrefix+m.entry.UUID+"/"), true
+		}
+	}
+	return Resolved{}, nil, false
 }
 
 // Resolve finds the mount serving a full request path.

@@ -189,6 +189,9 @@ func (s *Store) deleteToken(ctx context.Context, key string) error {
 	if err != nil || r == nil {
 		return err
 	}
+	if s.onRevoke != nil {
+		s.onRevoke(ctx, r.accessor)
+	}
 	if err := s.storage.Delete(ctx, idPrefix+key); err != nil {
 		return fmt.Errorf("token: delete record: %w", err)
 	}

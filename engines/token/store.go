@@ -39,6 +39,10 @@ type Config struct {
 	// caller's own. Nil means only root tokens have sudo. The sudo-only
 	// paths (SudoPaths) are checked by the caller before HandleRequest.
 	HasSudo func(ctx context.Context, te *engines.TokenEntry, path string) bool
+	// OnRevoke is told, before a token's record is deleted (revocation,
+	// expiry, tidy), the accessor of the token going away, so the leases
+	// it created go with it. Nil: nothing.
+	OnRevoke func(ctx context.Context, accessor string)
 }
 
 // Store is the token store. All methods are safe for concurrent use.
@@ -53,6 +57,7 @@ type Store struct {
 	maxTTL     time.Duration
 	logger     *slog.Logger
 	hasSudo    func(ctx context.Context, te *engines.TokenEntry, path string) bool
+	onRevoke   func(ctx context.Context, accessor string)
 
 	// mu guards keys; keys is nil while sealed.
 	mu   sync.RWMutex
@@ -116,6 +121,7 @@ func New(cfg Config) *Store {
 		maxTTL:     cfg.MaxTTL,
 		logger:     cfg.Logger,
 		hasSudo:    cfg.HasSudo,
+		onRevoke:   cfg.OnRevoke,
 	}
 	if s.clock == nil {
 		s.clock = time.Now
