@@ -72,6 +72,11 @@ func commandTree() *cliCommand {
 			}},
 		}},
 		"login": {synopsis: "Authenticate locally", run: runLogin},
+		"lease": {synopsis: "Interact with leases", sub: map[string]*cliCommand{
+			"renew":  {synopsis: "Renews the lease of a secret", run: runLeaseRenew},
+			"revoke": {synopsis: "Revokes leases and secrets", run: runLeaseRevoke},
+			"lookup": {synopsis: "Looks up a lease", run: runLeaseLookup},
+		}},
 		"token": {synopsis: "Interact with tokens", sub: map[string]*cliCommand{
 			"create":       {synopsis: "Create a new token", run: runTokenCreate},
 			"lookup":       {synopsis: "Display information about a token", run: runTokenLookup},

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,9 +23,11 @@ import (
 	"coffer/engines"
 	"coffer/engines/auth/approle"
 	"coffer/engines/auth/userpass"
+	"coffer/engines/database"
 	"coffer/engines/kv"
 	"coffer/engines/system"
 	"coffer/seal"
+	"coffer/seal/pkcs11"
 	"coffer/transport/http"
 	"coffer/transport/peer"
 )
@@ -34,7 +37,8 @@ var version = "0.1.0-dev"
 
 // backendFactories are the secrets engines a mount may name.
 var backendFactories = map[string]engines.Factory{
-	"kv": kv.Factory,
+	"kv":       kv.Factory,
+	"database": database.Factory,
 }
 
 // authFactories are the auth methods sys/auth may enable.
@@ -162,6 +166,11 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		}
 	}()
 	barrier := seal.NewBarrier(node, logger.With("component", "seal"))
+	autoSeal, closeSeal, err := autoSealFrom(cfg, logger.With("component", "seal"))
+	if err != nil {
+		return err
+	}
+	defer closeSeal()
 	gossipLogger := logger.With("component", "gossip")
 	sys := system.New(system.Config{
 		Barrier:       barrier,
@@ -185,8 +194,10 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 
 		AuditDevices:          cfg.Audit,
 		AllowAPIAuditCreation: cfg.UnsafeAllowAPIAuditCreation,
+		AutoSeal:              autoSeal,
 	})
 	defer sys.Close()
+	sys.Start(ctx)
 
 	ln, err := net.Listen("tcp", cfg.Listener.Address)
 	if err != nil {
@@ -268,6 +279,41 @@ func serve(ctx context.Context, cfg *serverConfig, dev bool, devRoot string, out
 		logger.Warn("http shutdown", "error", err)
 	}
 	return nil
+}
+
+// autoSealFrom builds the configured auto seal: the seal "pkcs11" stanza,
+// with COFFER_HSM_* / VAULT_HSM_* from the environment over it. A
+// configuration error stops the server; an HSM that cannot be opened does
+// not: the node stays sealed and retries (see system.Start).
+func autoSealFrom(cfg *serverConfig, logger *slog.Logger) (*system.AutoSealConfig, func(), error) {
+	if cfg.Seal == nil {
+		return nil, func() {}, nil
+	}
+	pc, err := pkcs11.ConfigFrom(cfg.Seal.Values, os.Getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("seal %q: %w", cfg.Seal.Type, err)
+	}
+	var mu sync.Mutex
+	var opened *pkcs11.Seal
+	open := func(ctx context.Context) (seal.AutoSeal, error) {
+		s, err := pkcs11.Open(ctx, pc, logger)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		opened = s
+		mu.Unlock()
+		return s, nil
+	}
+	closeSeal := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if opened != nil {
+			_ = opened.Close()
+		}
+	}
+	permanent := func(err error) bool { return errors.Is(err, pkcs11.ErrPIN) }
+	return &system.AutoSealConfig{Type: cfg.Seal.Type, Disabled: cfg.Seal.Disabled, Open: open, Permanent: permanent}, closeSeal, nil
 }
 
 // clusterAdvertise is the host:port other nodes reach this node's cluster

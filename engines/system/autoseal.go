@@ -21,6 +21,11 @@ type AutoSealConfig struct {
 	Disabled bool
 	// Open opens the seal (an HSM session); called again after a failure.
 	Open func(ctx context.Context) (seal.AutoSeal, error)
+	// Permanent reports an Open failure that retrying cannot fix and may
+	// make worse (a wrong PIN: an HSM locks the PIN after a few tries);
+	// the node then stays sealed until it is restarted with a fixed
+	// config. Nil: every failure is retried.
+	Permanent func(error) bool
 }
 
 // autoSealState is the open seal, or why it could not be opened.
@@ -59,7 +64,7 @@ func (s *System) openAutoSeal(ctx context.Context) (seal.AutoSeal, error) {
 			s.logger.Error("the seal cannot be opened; the node stays sealed", "seal", a.cfg.Type, "error", msg)
 			a.lastErr = msg
 		}
-		return nil, &engines.Error{Code: engines.CodeSealed, Message: "the " + a.cfg.Type + " seal is unavailable: " + msg}
+		return nil, fmt.Errorf("%w: %w", &engines.Error{Code: engines.CodeSealed, Message: "the " + a.cfg.Type + " seal is unavailable: " + msg}, err)
 	}
 	if a.lastErr != "" {
 		s.logger.Info("the seal is available again", "seal", a.cfg.Type)
@@ -147,8 +152,17 @@ func (s *System) unsealMigrate(ctx context.Context, share []byte, migrate bool, 
 	case !migrate:
 		return engines.BadRequest("a seal migration is configured: submit the keys with migrate=true")
 	}
+	// A node just restarted into the migration may not have elected
+	// itself yet: wait a little for leadership.
+	for deadline := time.Now().Add(10 * time.Second); !s.cluster.IsLeader() && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	if !s.cluster.IsLeader() {
-		return engines.BadRequest("migrate the seal on the active node; the others follow at their next start with the new seal stanza")
+		return &engines.Error{Code: engines.CodeUnavailable, Message: "migrate the seal on the active node; the others follow at their next start with the new seal stanza"}
 	}
 	as, err := s.openAutoSeal(ctx)
 	if err != nil {
@@ -195,6 +209,10 @@ func (s *System) autoUnsealLoop(ctx context.Context) {
 	for {
 		done, err := s.tryAutoUnseal(ctx)
 		if done {
+			return
+		}
+		if err != nil && s.auto.cfg.Permanent != nil && s.auto.cfg.Permanent(err) {
+			s.logger.Error("not retrying the seal: fix the seal configuration and restart the node")
 			return
 		}
 		if err == nil {

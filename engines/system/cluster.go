@@ -205,7 +205,17 @@ func (s *System) MustForward(path string, op engines.Operation) bool {
 	if !s.active.Load() {
 		return true
 	}
-	return op != engines.ReadOperation && op != engines.ListOperation
+	if op != engines.ReadOperation && op != engines.ListOperation {
+		return true
+	}
+	// Engines that issue leased secrets (database creds) do so on reads:
+	// those run on the active node, where their lease is recorded.
+	if r, ok := s.router.Resolve(path); ok {
+		if _, issues := r.Backend.(engines.SecretBackend); issues {
+			return true
+		}
+	}
+	return false
 }
 
 // joinTimeout bounds one call to the leader during a join.

@@ -16,7 +16,8 @@ import (
 
 // sysSudoPaths are the sys/ paths that need the sudo capability, as in
 // Vault (relative to sys/; a trailing '*' matches any suffix).
-var sysSudoPaths = []string{"seal", "step-down", "storage/raft/*", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root"}
+var sysSudoPaths = []string{"seal", "step-down", "storage/raft/*", "leases/revoke-prefix/*", "leases/revoke-force/*",
+	"leases/lookup/*", "revoke-prefix/*", "revoke-force/*", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root"}
 
 // target is where a request goes once resolved.
 type target struct {
@@ -301,6 +302,11 @@ func matchAny(patterns []string, path string) bool {
 func (s *System) serve(ctx context.Context, req *engines.Request, t target) (*engines.Response, error) {
 	req.MountPoint, req.Path, req.MountAccessor = t.resolved.MountPoint, t.resolved.Path, t.resolved.Entry.Accessor
 	resp, err := t.resolved.Backend.HandleRequest(ctx, req)
+	if err == nil && resp != nil && resp.Secret != nil && !strings.HasPrefix(req.MountPoint, "auth/") {
+		if err := s.registerLease(ctx, req, t, resp); err != nil {
+			return nil, err
+		}
+	}
 	if err != nil || resp == nil || resp.Auth == nil || resp.Auth.ClientToken != "" {
 		return resp, err
 	}

@@ -87,7 +87,9 @@ func (s *System) Health(ctx context.Context) (*Health, error) {
 	if !init {
 		return h, nil
 	}
-	h.Sealed = s.barrier.Sealed()
+	// A node that is unsealed but still loading is not ready to serve:
+	// health reports it sealed until it is.
+	h.Sealed = s.barrier.Sealed() || !s.active.Load()
 	if !h.Sealed {
 		h.Standby = !s.cluster.IsLeader()
 		if as := s.status.Load(); as != nil {

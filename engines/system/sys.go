@@ -56,6 +56,11 @@ func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engin
 		}, engines.UpdateOperation, engines.CreateOperation)
 	case path == "key-status":
 		return only(req, s.keyStatus, engines.ReadOperation)
+	case path == "leases" || strings.HasPrefix(path, "leases/"):
+		return s.leasePath(ctx, req, strings.TrimPrefix(strings.TrimPrefix(path, "leases"), "/"))
+	case path == "renew" || strings.HasPrefix(path, "renew/") || path == "revoke" || strings.HasPrefix(path, "revoke/") ||
+		strings.HasPrefix(path, "revoke-prefix/") || strings.HasPrefix(path, "revoke-force/"):
+		return s.leasePath(ctx, req, path)
 	case strings.HasPrefix(path, "storage/raft/"):
 		return s.raftPath(ctx, req, strings.TrimPrefix(path, "storage/raft/"))
 	case path == "step-down":
@@ -151,6 +156,12 @@ func (s *System) tablePath(ctx context.Context, req *engines.Request, r *engines
 		s.logger.Info("mounted", "path", e.Path, "type", e.Type)
 		return nil, nil
 	case engines.DeleteOperation:
+		// Vault revokes a mount's leases before it goes away.
+		if r == s.router {
+			if _, err := s.leases.RevokePrefix(ctx, engines.NormalizeMountPath(path), false); err != nil {
+				return nil, fmt.Errorf("system: revoke the leases of %s before unmounting: %w", path, err)
+			}
+		}
 		if err := r.Unmount(ctx, path); err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"coffer/audit"
 	"coffer/engines"
+	"coffer/engines/lease"
 	"coffer/engines/token"
 	"coffer/seal"
 )
@@ -32,6 +33,9 @@ type Barrier interface {
 	Rotate(ctx context.Context) (uint32, error)
 	KeyStatus() (*seal.KeyStatus, error)
 	ReloadKeyring(ctx context.Context) error
+	// Atomic writes and ordered scans (the lease manager's storage).
+	Batch(ctx context.Context, puts map[string][]byte, deletes []string) error
+	Scan(ctx context.Context, prefix, after string, limit int) ([]string, error)
 	Encrypt(path string, plaintext []byte) ([]byte, error)
 	Decrypt(path string, blob []byte) ([]byte, error)
 	// Cluster membership: the records a joiner is sent, and the joiner's
@@ -111,6 +115,7 @@ type System struct {
 	router     *engines.Router
 	authRouter *engines.Router
 	tokens     *token.Store
+	leases     *lease.Manager
 	policies   *policyStore
 	audit      *audit.Broker
 
@@ -165,8 +170,8 @@ func New(cfg Config) *System {
 		clusterAddr:  cfg.ClusterAddr,
 		gossipStart:  cfg.Gossip,
 		auto:         autoSealState{cfg: cfg.AutoSeal},
-		router:       engines.NewRouter(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)),
-		authRouter:   engines.NewRouter(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories)),
+		router:       engines.NewRouter(withLeader(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories), cfg.Cluster, logger)),
+		authRouter:   engines.NewRouter(withLeader(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories), cfg.Cluster, logger)),
 		policies:     newPolicyStore(engines.NewView(cfg.Barrier, "core/policy/")),
 		audit:        audit.NewBroker(logger.With("component", "audit")),
 
@@ -174,9 +179,15 @@ func New(cfg Config) *System {
 		auditAPIAllow: cfg.AllowAPIAuditCreation,
 	}
 	s.tokens = token.New(token.Config{
-		Storage: engines.NewView(cfg.Barrier, "core/token/"),
-		Logger:  logger.With("component", "token"),
-		HasSudo: s.hasSudo,
+		Storage:  engines.NewView(cfg.Barrier, "core/token/"),
+		Logger:   logger.With("component", "token"),
+		HasSudo:  s.hasSudo,
+		OnRevoke: s.revokeTokenLeases,
+	})
+	s.leases = lease.New(lease.Config{
+		Storage: cfg.Barrier,
+		Revoker: leaseRevoker{s},
+		Logger:  logger.With("component", "lease"),
 	})
 	s.authRouter.AddBuiltin(engines.MountEntry{
 		Path: "token/", Type: "token", Description: "token based credentials",
@@ -185,6 +196,16 @@ func New(cfg Config) *System {
 	s.autopilot = newAutopilotState(s)
 	s.cluster.Observe(watchedPrefixes, s.observe)
 	return s
+}
+
+// withLeader gives a mount table's backends the cluster's leader-only
+// services and the system logger.
+func withLeader(rc engines.RouterConfig, c Cluster, logger *slog.Logger) engines.RouterConfig {
+	rc.Logger = logger
+	rc.RunWhileLeader = func(name string, svc func(ctx context.Context)) func() {
+		return c.RunWhileLeader(name, svc)
+	}
+	return rc
 }
 
 // InitRequest is the body of PUT sys/init.
@@ -474,8 +495,10 @@ func (s *System) postUnseal(ctx context.Context) error {
 	stopTidy := s.cluster.RunWhileLeader("token-tidy", s.tidyTokens)
 	stopAutopilot := s.cluster.RunWhileLeader("autopilot", s.autopilot.run)
 	stopActive := s.cluster.RunWhileLeader("active-time", s.markActive)
+	stopExpiry := s.cluster.RunWhileLeader("lease-expiry", s.leases.Run)
 	s.stopServices = func() {
 		cancel()
+		stopExpiry()
 		stopTidy()
 		stopAutopilot()
 		stopActive()
@@ -554,7 +577,7 @@ func (s *System) sealLocked() {
 		s.services.Wait()
 	}
 	// A sealed leader hands over first, so the cluster keeps a leader.
-	if s.cluster.IsLeader() {
+	if servers, _ := s.cluster.Configuration(context.Background()); s.cluster.IsLeader() && len(servers) > 1 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.cluster.StepDown(ctx); err != nil {
 			s.logger.Info("step down before sealing", "error", err)
