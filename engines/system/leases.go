@@ -31,7 +31,11 @@ func (r leaseRevoker) Revoke(ctx context.Context, e *lease.Entry) error {
 		r.s.logger.Warn("lease of a mount that no longer exists; dropping it", "mount", e.MountPath)
 		return nil
 	}
-	return sb.RevokeSecret(ctx, &engines.SecretRequest{Storage: view, LeaseID: e.LeaseID, InternalData: e.InternalData, IssueTime: e.IssueTime, ExpireTime: e.ExpireTime})
+	if err := sb.RevokeSecret(ctx, &engines.SecretRequest{Storage: view, LeaseID: e.LeaseID, InternalData: e.InternalData, IssueTime: e.IssueTime, ExpireTime: e.ExpireTime}); err != nil {
+		return err
+	}
+	r.s.logger.Debug("lease revoked", "mount", e.MountPath, "node", r.s.cluster.NodeID())
+	return nil
 }
 
 func (r leaseRevoker) Renew(ctx context.Context, e *lease.Entry, newExpire time.Time) error {
