@@ -28,11 +28,13 @@ chaos:
 ## test: unit tests (with the race detector) then process-level integration tests.
 test: deps test-unit test-integration
 
+# The HSM and PostgreSQL tests fail (rather than skip) when SoftHSM2 or
+# PostgreSQL is missing: install-deps puts them there.
 test-unit:
-	$(GO) test -race -count=1 -timeout 10m $(UNIT)
+	COFFER_REQUIRE_HSM=1 COFFER_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 -timeout 10m $(UNIT)
 
 test-integration:
-	$(GO) test -count=1 -timeout 10m ./integration/...
+	COFFER_REQUIRE_HSM=1 COFFER_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 12m ./integration/...
 
 deps:
 	./scripts/install-deps
