@@ -4,7 +4,7 @@ BIN     := bin/coffer
 PKGS    := ./...
 UNIT    := $(shell $(GO) list ./... 2>/dev/null | grep -v /integration)
 
-.PHONY: all build run cluster chaos test test-unit test-integration lint fmt vet bench fuzz deps clean
+.PHONY: all build run cluster chaos scale test test-unit test-integration lint fmt vet bench fuzz deps clean
 
 all: build
 
@@ -24,6 +24,11 @@ cluster: build
 ## chaos: the linearizability check under leader kills and pauses, for minutes.
 chaos:
 	COFFER_CHAOS=1 $(GO) test -count=1 -timeout 30m -run 'Linearizab' -v ./integration/...
+
+## scale: 100,000 leases expiring across a minute: issue rate, KV read
+## latency during the revocation wave, unseal time (see BENCHMARKS.md).
+scale:
+	COFFER_SCALE=100000 $(GO) test -count=1 -run LeaseScale -v -timeout 20m ./bench/
 
 ## test: unit tests (with the race detector) then process-level integration tests.
 test: deps test-unit test-integration
