@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -82,6 +83,19 @@ func runOperatorInit(args []string, stdin io.Reader, stdout, stderr io.Writer) i
 	}
 	if status {
 		return c.initStatus(cl)
+	}
+	// An auto-sealed node (an HSM) takes recovery shares, not unseal
+	// shares: unless the operator set -key-shares, send Vault's recovery
+	// defaults instead.
+	set := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if st, err := cl.Sys().SealStatusWithContext(c.ctx()); err == nil && st.RecoverySeal {
+		if !set["key-shares"] && !set["n"] && !set["key-threshold"] && !set["t"] {
+			req.SecretShares, req.SecretThreshold = 0, 0
+		}
+		if req.RecoveryShares == 0 && req.RecoveryThreshold == 0 {
+			req.RecoveryShares, req.RecoveryThreshold = 5, 3
+		}
 	}
 	resp, err := cl.Sys().InitWithContext(c.ctx(), req)
 	if err != nil {
@@ -186,8 +200,9 @@ func (c *command) initStatus(cl *api.Client) int {
 // runOperatorUnseal implements `coffer operator unseal`.
 func runOperatorUnseal(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("operator unseal", operatorUnsealUsage, withFormat, stdin, stdout, stderr)
-	var reset bool
+	var reset, migrate bool
 	c.fs.BoolVar(&reset, "reset", false, "Discard previously-supplied unseal keys and start over.")
+	c.fs.BoolVar(&migrate, "migrate", false, "Count this key toward the seal migration the server's config names.")
 	cl, code := c.connect(args, 0, 1)
 	if cl == nil {
 		return code
@@ -213,7 +228,7 @@ func runOperatorUnseal(args []string, stdin io.Reader, stdout, stderr io.Writer)
 			return exitLocal
 		}
 	}
-	st, err := cl.Sys().UnsealWithContext(c.ctx(), key)
+	st, err := cl.Sys().UnsealWithOptionsWithContext(c.ctx(), &api.UnsealOpts{Key: key, Migrate: migrate})
 	if err != nil {
 		c.errf("Error unsealing: %s", err)
 		return exitRemote
