@@ -36,9 +36,11 @@ func commandTree() *cliCommand {
 		"list":    {synopsis: "List data or secrets", run: runList},
 		"delete":  {synopsis: "Delete secrets and configuration", run: runDelete},
 		"operator": {synopsis: "Perform operator-specific tasks", sub: map[string]*cliCommand{
-			"init":   {synopsis: "Initialize a server", run: runOperatorInit},
-			"unseal": {synopsis: "Unseal a server", run: runOperatorUnseal},
-			"seal":   {synopsis: "Seal a server", run: runOperatorSeal},
+			"init":          {synopsis: "Initialize a server", run: runOperatorInit},
+			"unseal":        {synopsis: "Unseal a server", run: runOperatorUnseal},
+			"seal":          {synopsis: "Seal a server", run: runOperatorSeal},
+			"generate-root": {synopsis: "Generates a new root token", run: runOperatorGenerateRoot},
+			"rekey":         {synopsis: "Generates new unseal keys", run: runOperatorRekey},
 			"raft": {synopsis: "Interact with Coffer's Raft storage", sub: map[string]*cliCommand{
 				"join":        {synopsis: "Joins a node to the Raft cluster", run: runOperatorRaftJoin},
 				"list-peers":  {synopsis: "Returns the Raft peer set", run: runOperatorRaftListPeers},

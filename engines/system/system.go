@@ -49,6 +49,10 @@ type Barrier interface {
 	UnsealAuto(ctx context.Context, as seal.AutoSeal) error
 	MigrateToAuto(ctx context.Context, share []byte, as seal.AutoSeal) (*seal.UnsealStatus, error)
 	MigrateToShamir(ctx context.Context, share []byte, as seal.AutoSeal) (*seal.UnsealStatus, error)
+	// Quorum operations (generate-root, rekey): see quorum.go.
+	VerifyQuorum(ctx context.Context, q *seal.Quorum, as seal.AutoSeal) error
+	Rekey(ctx context.Context, q *seal.Quorum, p seal.InitParams) (*seal.InitResult, error)
+	RekeyRecovery(ctx context.Context, q *seal.Quorum, p seal.AutoInitParams, as seal.AutoSeal) (*seal.AutoInitResult, error)
 }
 
 var _ Barrier = (*seal.Barrier)(nil)
@@ -102,9 +106,11 @@ type System struct {
 	gossipStart GossipStarter
 	gossipState gossipHolder
 	auto        autoSealState
-	join        joinState
-	challenges  challenges
-	autopilot   *autopilotState
+	// quorums are the open generate-root and rekey attempts.
+	quorums    quorumState
+	join       joinState
+	challenges challenges
+	autopilot  *autopilotState
 	// closed is set when the server shuts down (background loops stop).
 	closed atomic.Bool
 	// loading cancels a standby's background load (see finishUnseal).

@@ -33,6 +33,15 @@ type Node interface {
 	// RaftBootstrap serves the unauthenticated join endpoints: op is
 	// "join", "bootstrap/challenge" or "bootstrap/answer".
 	RaftBootstrap(ctx context.Context, op string, data map[string]any, from string) (map[string]any, error)
+	// Quorum operations (generate-root, rekey), on the active node.
+	GenerateRootStatus(ctx context.Context) (*system.GenerateRootStatus, error)
+	GenerateRootInit(ctx context.Context) (*system.GenerateRootStatus, error)
+	GenerateRootCancel(ctx context.Context) error
+	GenerateRootUpdate(ctx context.Context, share []byte, nonce string) (*system.GenerateRootStatus, error)
+	RekeyStatus(ctx context.Context, recovery bool) (*system.RekeyStatus, error)
+	RekeyInit(ctx context.Context, recovery bool, shares, threshold int) (*system.RekeyStatus, error)
+	RekeyCancel(ctx context.Context, recovery bool, nonce string) error
+	RekeyUpdate(ctx context.Context, recovery bool, share []byte, nonce string) (*system.RekeyResult, error)
 }
 
 // Config configures a Handler.
@@ -106,6 +115,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveLeader(w, r)
 	case "sys/storage/raft/join", "sys/storage/raft/bootstrap/challenge", "sys/storage/raft/bootstrap/answer":
 		h.serveRaftBootstrap(w, r, path)
+	case "sys/generate-root/attempt":
+		h.serveGenerateRootAttempt(w, r, path)
+	case "sys/generate-root/update":
+		h.serveGenerateRootUpdate(w, r, path)
+	case "sys/rekey/init", "sys/rekey-recovery-key/init":
+		h.serveRekeyInit(w, r, path)
+	case "sys/rekey/update", "sys/rekey-recovery-key/update":
+		h.serveRekeyUpdate(w, r, path)
 	default:
 		h.serveLogical(w, r, path)
 	}
