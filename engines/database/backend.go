@@ -88,7 +88,6 @@ func Factory(_ context.Context, conf *engines.BackendConfig) (engines.Backend, e
 	if b.logger == nil {
 		b.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	b.logger = b.logger.With("mount", conf.MountPath)
 	if conf.RunWhileLeader != nil {
 		b.stop = conf.RunWhileLeader("database-rotation:"+conf.MountPath, b.runScheduler)
 	}

@@ -3,6 +3,8 @@ package database
 import (
 	"context"
 	"errors"
+	"regexp"
+	"strings"
 
 	"coffer/engines"
 )
@@ -15,7 +17,7 @@ func (b *backend) readConfig(ctx context.Context, _ *engines.Request, name strin
 		return nil, err
 	}
 	details := map[string]any{
-		"connection_url":          cfg.ConnectionURL,
+		"connection_url":          redactURL(cfg.ConnectionURL),
 		"username":                cfg.Username,
 		"max_open_connections":    cfg.MaxOpenConnections,
 		"max_idle_connections":    cfg.MaxIdleConnections,
@@ -154,4 +156,25 @@ func (b *backend) reset(ctx context.Context, _ *engines.Request, name string) (*
 	}
 	b.resetPool(name)
 	return nil, nil
+}
+
+// dsnPassword matches a password in a key=value connection string.
+var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// urlPassword matches the password of a URL's userinfo.
+var urlPassword = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://[^:@/]*:)([^@]*)(@)`)
+
+// redactURL hides a password written into a connection URL (Vault masks
+// it on read); the {{password}} placeholder is shown as is.
+func redactURL(s string) string {
+	if m := urlPassword.FindStringSubmatch(s); m != nil && m[2] != "{{password}}" {
+		return urlPassword.ReplaceAllString(s, "${1}*****${3}")
+	}
+	return dsnPassword.ReplaceAllStringFunc(s, func(kv string) string {
+		m := dsnPassword.FindStringSubmatch(kv)
+		if strings.Trim(m[2], "'") == "{{password}}" {
+			return kv
+		}
+		return m[1] + "*****"
+	})
 }

@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,11 @@ type pool struct {
 	mu     sync.Mutex
 	idle   []*pooledConn
 	closed bool
+
+	// ddl serialises the engine's transactions on this connection:
+	// PostgreSQL's catalog updates (CREATE ROLE, GRANT, DROP ROLE on the
+	// same objects) fail with "tuple concurrently updated" when they race.
+	ddl sync.Mutex
 }
 
 type pooledConn struct {
@@ -115,8 +121,38 @@ func (p *pool) with(ctx context.Context, fn func(conn *pgx.Conn) error) error {
 
 // tx runs fn in a transaction on a pooled connection, committing if it
 // returns nil.
+// tx runs fn in a transaction, one at a time per pool, retrying a few
+// times when PostgreSQL reports a transient conflict (a serialization
+// failure, a deadlock, or a concurrent catalog update).
 func (p *pool) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return p.with(ctx, func(conn *pgx.Conn) error { return pgx.BeginFunc(ctx, conn, fn) })
+	p.ddl.Lock()
+	defer p.ddl.Unlock()
+	var err error
+	for attempt := range 4 {
+		err = p.with(ctx, func(conn *pgx.Conn) error { return pgx.BeginFunc(ctx, conn, fn) })
+		if !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// transient reports a conflict that succeeds when retried: 40001
+// serialization_failure, 40P01 deadlock_detected, and XX000 "tuple
+// concurrently updated" (another session changed the same catalog row).
+func transient(err error) bool {
+	switch sqlState(err) {
+	case "40001", "40P01":
+		return true
+	case "XX000":
+		return strings.Contains(err.Error(), "concurrently updated")
+	}
+	return false
 }
 
 // close closes the idle connections and makes later acquires fail; a

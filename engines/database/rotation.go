@@ -40,6 +40,9 @@ type rotationWAL struct {
 // An interrupted rotation is finished or rolled back by recoverRole,
 // which runs first here and when the scheduler starts.
 func (b *backend) rotateLocked(ctx context.Context, name string, r *staticRole) error {
+	// A client that goes away must not stop a rotation between its steps.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	if _, err := b.recoverRole(ctx, name); err != nil {
 		b.sched.set(name, b.clock().Add(rotationRetry))
 		return err
@@ -153,7 +156,13 @@ func (b *backend) recoverRole(ctx context.Context, name string) (stale bool, err
 	}
 	works, err := canLogin(ctx, cfg, wal.Username, wal.NewPassword)
 	if err != nil {
-		return false, fmt.Errorf("database: recover rotation of %s: %w", name, err)
+		// A login cannot tell (the user may not connect to this database):
+		// set the entry's password again as the admin, as Vault does; the
+		// statements are idempotent, and afterwards both sides agree.
+		if rerr := b.reapply(ctx, r, &wal); rerr != nil {
+			return false, fmt.Errorf("database: recover rotation of %s: %w (and setting the password again failed: %w)", name, err, rerr)
+		}
+		works = true
 	}
 	if works {
 		return false, b.commitRotation(ctx, name, r, acct, wal.NewPassword, wal.Started, true)
@@ -170,6 +179,27 @@ func (b *backend) recoverRole(ctx context.Context, name string) (stale bool, err
 	b.logger.Info("database: interrupted static rotation rolled back", "role", name, "username", wal.Username,
 		"old_password_works", oldWorks)
 	return !oldWorks, nil
+}
+
+// reapply runs the role's rotation statements with the password of an
+// interrupted rotation.
+func (b *backend) reapply(ctx context.Context, r *staticRole, wal *rotationWAL) error {
+	stmts := r.RotationStatements
+	if len(stmts) == 0 {
+		stmts = []string{defaultRotation}
+	}
+	sqls, err := renderAll(stmts, map[string]string{"name": wal.Username, "username": wal.Username, "password": wal.NewPassword})
+	if err != nil {
+		return err
+	}
+	p, err := b.pool(ctx, wal.DBName)
+	if err != nil {
+		return err
+	}
+	if err := p.tx(ctx, func(tx pgx.Tx) error { return execAll(ctx, tx, sqls) }); err != nil {
+		return statementError("rotation statements", err, wal.NewPassword)
+	}
+	return nil
 }
 
 // canLogin tries to log in as user: true if it works, false if

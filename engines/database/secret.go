@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -108,6 +109,10 @@ func (b *backend) dropUser(ctx context.Context, tx pgx.Tx, username string) erro
 		return err
 	}
 	steps := [][]string{
+		// A CREATEROLE admin that is not a superuser may end only the
+		// sessions of roles it is a member of (PostgreSQL 15): join the
+		// role first (DROP ROLE removes the membership).
+		{"GRANT " + ident + " TO CURRENT_USER"},
 		{"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1"},
 		{"REASSIGN OWNED BY " + ident + " TO CURRENT_USER", "DROP OWNED BY " + ident},
 	}
@@ -133,6 +138,27 @@ func (b *backend) dropUser(ctx context.Context, tx pgx.Tx, username string) erro
 		if err := savepoint(ctx, tx, step, username); err != nil {
 			b.logger.Debug("database: revocation step skipped", "username", username, "sqlstate", sqlState(err))
 		}
+	}
+	// The user's sessions must be gone: a session outliving its role keeps
+	// whatever PUBLIC can reach. pg_terminate_backend only signals, so
+	// give them a moment; if one remains, fail so the lease is retried.
+	for wait := 0; ; wait++ {
+		var n int
+		// pg_stat_activity is a snapshot kept for the whole transaction.
+		if _, err := tx.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()", username).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		if wait == 20 {
+			b.logger.Warn("database: the user's sessions could not be ended (does the admin have pg_signal_backend or membership?); revocation will be retried", "sessions", n)
+			return fmt.Errorf("database: %d sessions of the user remain", n)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	_, err = tx.Exec(ctx, "DROP ROLE IF EXISTS "+ident)
 	return err

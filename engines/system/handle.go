@@ -17,7 +17,7 @@ import (
 // sysSudoPaths are the sys/ paths that need the sudo capability, as in
 // Vault (relative to sys/; a trailing '*' matches any suffix).
 var sysSudoPaths = []string{"seal", "step-down", "storage/raft/*", "leases/revoke-prefix/*", "leases/revoke-force/*",
-	"leases/lookup/*", "revoke-prefix/*", "revoke-force/*", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root"}
+	"leases/lookup", "leases/lookup/*", "revoke-prefix/*", "revoke-force/*", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root"}
 
 // target is where a request goes once resolved.
 type target struct {
@@ -93,6 +93,14 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 	// Login and token-store bodies carry credentials: never logged raw.
 	in.Sensitive = strings.HasPrefix(req.Path, "auth/")
 	t := s.resolve(req.Path)
+	if standby && t.found {
+		// A mount that issues leased secrets serves them on the active
+		// node only (MustForward may have looked before a new mount
+		// replicated here).
+		if _, issues := t.resolved.Backend.(engines.SecretBackend); issues {
+			return nil, engines.ErrForward, false
+		}
+	}
 	s.describeMount(in, t)
 	tok, acl, err := s.authorize(ctx, req, t)
 	if standby && tok != nil && tok.NumUses > 0 {

@@ -15,18 +15,30 @@ import (
 // leaseRevoker reaches the backend that issued a lease.
 type leaseRevoker struct{ s *System }
 
-func (r leaseRevoker) backend(e *lease.Entry) (engines.SecretBackend, engines.Storage, bool) {
+// errMountUnavailable: the lease's mount exists but cannot revoke now (its
+// backend failed to start); the lease is kept and retried.
+var errMountUnavailable = errors.New("the mount that issued the lease cannot revoke it now (see the server log)")
+
+// backend finds the lease's backend; found is false only when the mount
+// itself is gone.
+func (r leaseRevoker) backend(e *lease.Entry) (sb engines.SecretBackend, view engines.Storage, found bool, err error) {
 	res, view, ok := r.s.router.ByAccessor(e.MountAccessor)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
-	sb, ok := res.Backend.(engines.SecretBackend)
-	return sb, view, ok
+	sb, ok = res.Backend.(engines.SecretBackend)
+	if !ok {
+		return nil, nil, true, errMountUnavailable
+	}
+	return sb, view, true, nil
 }
 
 func (r leaseRevoker) Revoke(ctx context.Context, e *lease.Entry) error {
-	sb, view, ok := r.backend(e)
-	if !ok {
+	sb, view, found, err := r.backend(e)
+	if err != nil {
+		return err
+	}
+	if !found {
 		// The mount is gone (its data with it): nothing is left to revoke.
 		r.s.logger.Warn("lease of a mount that no longer exists; dropping it", "mount", e.MountPath)
 		return nil
@@ -39,8 +51,11 @@ func (r leaseRevoker) Revoke(ctx context.Context, e *lease.Entry) error {
 }
 
 func (r leaseRevoker) Renew(ctx context.Context, e *lease.Entry, newExpire time.Time) error {
-	sb, view, ok := r.backend(e)
-	if !ok {
+	sb, view, found, err := r.backend(e)
+	if err != nil {
+		return err
+	}
+	if !found {
 		return errors.New("the mount that issued the lease no longer exists")
 	}
 	return sb.RenewSecret(ctx, &engines.SecretRequest{Storage: view, LeaseID: e.LeaseID, InternalData: e.InternalData, IssueTime: e.IssueTime, ExpireTime: newExpire})
@@ -124,7 +139,17 @@ func (s *System) leasePath(ctx context.Context, req *engines.Request, path strin
 	case path == "" && op == engines.ReadOperation:
 		return s.irrevocableLeases(ctx)
 	case path == "count" && op == engines.ReadOperation:
-		n, err := s.leases.Count(ctx, "")
+		// Vault counts irrevocable leases (type=irrevocable); without a
+		// type Coffer counts them all.
+		var n int
+		var err error
+		if typ, _ := req.Data["type"].(string); typ == "irrevocable" {
+			var list []*lease.Entry
+			list, err = s.leases.Irrevocable(ctx)
+			n = len(list)
+		} else {
+			n, err = s.leases.Count(ctx, "")
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +161,7 @@ func (s *System) leasePath(ctx context.Context, req *engines.Request, path strin
 		return &engines.Response{StatusCode: 202, Warnings: []string{"Tidy operation successfully started. Any information from the operation will be printed to Coffer's server logs."}}, nil
 	case path == "lookup" && write:
 		return s.leaseLookup(ctx, leaseID(""))
-	case strings.HasPrefix(path, "lookup") && op == engines.ListOperation:
+	case (path == "lookup" || strings.HasPrefix(path, "lookup/")) && op == engines.ListOperation:
 		prefix := strings.TrimPrefix(strings.TrimPrefix(path, "lookup"), "/")
 		keys, err := s.leases.ListPrefix(ctx, prefix)
 		if err != nil {
