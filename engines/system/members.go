@@ -252,7 +252,10 @@ func (a *autopilotState) health() map[string]autopilot.Health {
 	g := s.gossipNow()
 	for _, sv := range servers {
 		if sv.ID == s.cluster.NodeID() {
-			out[sv.ID] = autopilot.Health{Alive: true, LastContact: time.Now(), AppliedIndex: s.cluster.AppliedIndex(), Term: s.cluster.Term(), Version: s.version}
+			self := autopilot.Health{Alive: true, LastContact: time.Now(), AppliedIndex: s.cluster.AppliedIndex(), Term: s.cluster.Term(), Version: s.version}
+			mu.Lock() // peers' goroutines may already be writing out
+			out[sv.ID] = self
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
