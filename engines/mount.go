@@ -49,6 +49,9 @@ type RouterConfig struct {
 	// Logger receives what operators must know (a mount that failed to
 	// start); nil discards.
 	Logger *slog.Logger
+	// Event is handed to backends (BackendConfig.Event) with the mount's
+	// entry; nil: none.
+	Event func(ctx context.Context, e MountEntry, path string, data map[string]any) error
 	// RunWhileLeader is handed to backends for their leader-only work
 	// (BackendConfig.RunWhileLeader); nil: none.
 	RunWhileLeader func(name string, svc func(ctx context.Context)) (stop func())
@@ -239,7 +242,7 @@ func (r *Router) build(ctx context.Context, e MountEntry) (Backend, error) {
 		return nil, BadRequest("unknown backend type: %q", e.Type)
 	}
 	uuid := e.UUID
-	b, err := f(ctx, &BackendConfig{
+	conf := &BackendConfig{
 		MountPath:      e.Path,
 		Options:        e.Options,
 		Storage:        NewView(r.storage, r.cfg.ViewPrefix+e.UUID+"/"),
@@ -247,7 +250,14 @@ func (r *Router) build(ctx context.Context, e MountEntry) (Backend, error) {
 		Logger:         r.logger().With("mount", r.cfg.PathPrefix+e.Path),
 		RunWhileLeader: r.cfg.RunWhileLeader,
 		LeaseTTLs:      func() (time.Duration, time.Duration) { return r.LeaseTTLs(uuid) },
-	})
+	}
+	if r.cfg.Event != nil {
+		entry := e
+		conf.Event = func(ctx context.Context, path string, data map[string]any) error {
+			return r.cfg.Event(ctx, entry, path, data)
+		}
+	}
+	b, err := f(ctx, conf)
 	if err != nil {
 		return nil, fmt.Errorf("engines: build %s backend at %s: %w", e.Type, e.Path, err)
 	}

@@ -173,6 +173,11 @@ type BackendConfig struct {
 	// LeaseTTLs returns the mount's default and max lease TTL (tuned, or
 	// the system's); nil means 768h for both, Vault's default.
 	LeaseTTLs func() (def, max time.Duration)
+	// Event records something a backend did on its own (a scheduled
+	// rotation) in the audit log, as a request and response pair on path
+	// (relative to the mount) with data (HMAC'd like any other entry). Nil
+	// in tests; an error means no audit device recorded it.
+	Event func(ctx context.Context, path string, data map[string]any) error
 }
 
 // Factory builds a backend for a mount.

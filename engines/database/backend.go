@@ -42,6 +42,8 @@ type backend struct {
 	logger    *slog.Logger
 	mount     string
 	leaseTTLs func() (def, max time.Duration)
+	// event records a rotation in the audit log (nil in tests).
+	event func(ctx context.Context, path string, data map[string]any) error
 
 	poolsMu sync.Mutex
 	pools   map[string]*pool
@@ -88,6 +90,7 @@ func Factory(_ context.Context, conf *engines.BackendConfig) (engines.Backend, e
 	if b.logger == nil {
 		b.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	b.event = conf.Event
 	if conf.RunWhileLeader != nil {
 		b.stop = conf.RunWhileLeader("database-rotation:"+conf.MountPath, b.runScheduler)
 	}

@@ -121,6 +121,15 @@ func (b *backend) commitRotation(ctx context.Context, name string, r *staticRole
 	b.logger.Info("database: static role password rotated", "role", name, "username", r.Username,
 		"db_name", r.DBName, "last_vault_rotation", at.UTC().Format(time.RFC3339Nano),
 		"next_rotation", next.UTC().Format(time.RFC3339), "recovered", recovered)
+	// The seed's fifth step: the rotation is on the audit record.
+	if b.event != nil {
+		if err := b.event(ctx, "static-roles/"+name, map[string]any{
+			"event": "static-rotation", "username": r.Username, "db_name": r.DBName,
+			"last_vault_rotation": at.UTC().Format(time.RFC3339Nano), "recovered": recovered,
+		}); err != nil {
+			b.logger.Warn("database: the rotation could not be recorded in the audit log", "role", name, "error", err)
+		}
+	}
 	return nil
 }
 

@@ -176,14 +176,14 @@ func New(cfg Config) *System {
 		clusterAddr:  cfg.ClusterAddr,
 		gossipStart:  cfg.Gossip,
 		auto:         autoSealState{cfg: cfg.AutoSeal},
-		router:       engines.NewRouter(withLeader(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories), cfg.Cluster, logger)),
-		authRouter:   engines.NewRouter(withLeader(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories), cfg.Cluster, logger)),
 		policies:     newPolicyStore(engines.NewView(cfg.Barrier, "core/policy/")),
 		audit:        audit.NewBroker(logger.With("component", "audit")),
 
 		auditConfig:   cfg.AuditDevices,
 		auditAPIAllow: cfg.AllowAPIAuditCreation,
 	}
+	s.router = engines.NewRouter(s.withLeader(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)))
+	s.authRouter = engines.NewRouter(s.withLeader(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories)))
 	s.tokens = token.New(token.Config{
 		Storage:  engines.NewView(cfg.Barrier, "core/token/"),
 		Logger:   logger.With("component", "token"),
@@ -205,13 +205,28 @@ func New(cfg Config) *System {
 }
 
 // withLeader gives a mount table's backends the cluster's leader-only
-// services and the system logger.
-func withLeader(rc engines.RouterConfig, c Cluster, logger *slog.Logger) engines.RouterConfig {
-	rc.Logger = logger
+// services, the system logger and audit events.
+func (s *System) withLeader(rc engines.RouterConfig) engines.RouterConfig {
+	rc.Logger = s.logger
 	rc.RunWhileLeader = func(name string, svc func(ctx context.Context)) func() {
-		return c.RunWhileLeader(name, svc)
+		return s.cluster.RunWhileLeader(name, svc)
 	}
+	rc.Event = s.backendEvent
 	return rc
+}
+
+// backendEvent records what a backend did on its own (a scheduled
+// rotation) in the audit log: a request and a response entry on the
+// mount's path, with no token and the data HMAC'd as usual.
+func (s *System) backendEvent(ctx context.Context, e engines.MountEntry, path string, data map[string]any) error {
+	full := e.Path + path
+	req := &engines.Request{ID: engines.NewRequestID(), Operation: engines.UpdateOperation, Path: full, MountPoint: e.Path, MountAccessor: e.Accessor, Data: map[string]any{}}
+	in := &audit.Input{FullPath: full, Request: req, MountType: e.Type, MountPoint: e.Path, MountAccessor: e.Accessor, Time: time.Now().UTC(), Sensitive: true}
+	if err := s.audit.LogRequest(ctx, in); err != nil {
+		return err
+	}
+	in.Response, in.Time = &engines.Response{Data: data}, time.Time{}
+	return s.audit.LogResponse(context.WithoutCancel(ctx), in)
 }
 
 // InitRequest is the body of PUT sys/init.
