@@ -74,6 +74,7 @@ func commandTree() *cliCommand {
 			}},
 		}},
 		"login": {synopsis: "Authenticate locally", run: runLogin},
+		"bench": {synopsis: "Generate load against a server and measure it", run: runBench},
 		"lease": {synopsis: "Interact with leases", sub: map[string]*cliCommand{
 			"renew":  {synopsis: "Renews the lease of a secret", run: runLeaseRenew},
 			"revoke": {synopsis: "Revokes leases and secrets", run: runLeaseRevoke},
