@@ -135,6 +135,7 @@ func (c *committer) run() {
 func (c *committer) commit(batch []*pendingWrite, nops int) {
 	defer c.wg.Done()
 	defer func() { <-c.inFlight }()
+	defer commitTimer(nops)()
 	all := make([]fsm.Op, 0, nops)
 	for _, p := range batch {
 		all = append(all, p.ops...)

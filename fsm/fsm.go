@@ -221,6 +221,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		return results
 	}
 	prefixes, observe := f.watch.current()
+	defer applyStarted(len(logs))()
 	var touched []string
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		data, meta := tx.Bucket(dataBucket), tx.Bucket(metaBucket)
@@ -371,6 +372,7 @@ func (f *FSM) Sync() error {
 	if f.db == nil {
 		return ErrClosed
 	}
+	defer syncStarted()()
 	if err := f.db.Sync(); err != nil {
 		return fmt.Errorf("fsm: sync: %w", err)
 	}
