@@ -17,7 +17,7 @@ import (
 // sysSudoPaths are the sys/ paths that need the sudo capability, as in
 // Vault (relative to sys/; a trailing '*' matches any suffix).
 var sysSudoPaths = []string{"seal", "step-down", "storage/raft/*", "leases/revoke-prefix/*", "leases/revoke-force/*",
-	"leases/lookup", "leases/lookup/*", "revoke-prefix/*", "revoke-force/*", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root"}
+	"leases/lookup", "leases/lookup/*", "revoke-prefix/*", "revoke-force/*", "rotate", "auth/*", "audit", "audit/*", "raw", "raw/*", "policies/acl/root", "pprof", "pprof/*"}
 
 // target is where a request goes once resolved.
 type target struct {
@@ -49,7 +49,9 @@ func (s *System) resolve(path string) target {
 // whether the token is missing, unknown, expired or not allowed, and
 // whether or not the path exists.
 func (s *System) Handle(ctx context.Context, req *engines.Request) (*engines.Response, error) {
+	start, path := time.Now(), req.Path
 	resp, err, sealAfter := s.handle(ctx, req)
+	s.observeRequest(path, req, resp, err, start)
 	if sealAfter {
 		// sys/seal takes effect once its response is on the record and no
 		// request is still between its two audit entries.
@@ -112,6 +114,7 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 	// refusals included; no record, no answer.
 	if aerr := s.audit.LogRequest(ctx, in); aerr != nil {
 		s.logger.Error("audit failed: request refused", "path", in.FullPath, "error", aerr)
+		countAuditFailure("request")
 		return nil, errAuditFailed, false
 	}
 	// A limited-use token spends a use on every request it authenticated,
@@ -136,6 +139,7 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 	// has gone away; the device's own timeout still bounds the wait.
 	if aerr := s.audit.LogResponse(context.WithoutCancel(ctx), in); aerr != nil {
 		s.logger.Error("audit failed: response withheld", "path", in.FullPath, "error", aerr)
+		countAuditFailure("response")
 		return nil, errAuditFailed, false
 	}
 	sealAfter = err == nil && in.FullPath == "sys/seal"

@@ -67,6 +67,10 @@ func (s *System) handleSys(ctx context.Context, req *engines.Request, tok *engin
 		return only(req, func(*engines.Request) (*engines.Response, error) { return s.stepDown(ctx) }, engines.UpdateOperation, engines.CreateOperation)
 	case path == "ha-status":
 		return only(req, func(*engines.Request) (*engines.Response, error) { return s.haStatus(ctx) }, engines.ReadOperation)
+	case path == "metrics":
+		return only(req, func(r *engines.Request) (*engines.Response, error) { return s.metrics(ctx, r) }, engines.ReadOperation)
+	case path == "pprof" || strings.HasPrefix(path, "pprof/"):
+		return s.pprofPath(ctx, req, strings.TrimPrefix(strings.TrimPrefix(path, "pprof"), "/"))
 	case path == "seal":
 		// Handle seals once this request's response is on the record.
 		return only(req, func(*engines.Request) (*engines.Response, error) {
