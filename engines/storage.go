@@ -52,3 +52,41 @@ func (v *View) Put(ctx context.Context, key string, value []byte) error {
 func (v *View) Delete(ctx context.Context, key string) error {
 	return v.under.Delete(ctx, v.prefix+key)
 }
+
+// Batcher is implemented by storage that writes several keys atomically
+// (the barrier: one Raft entry).
+type Batcher interface {
+	Batch(ctx context.Context, puts map[string][]byte, deletes []string) error
+}
+
+// TryBatch writes puts and deletes atomically when s can (the barrier, or
+// a view of it), and reports whether it could; a caller that gets false
+// writes them one by one.
+func TryBatch(ctx context.Context, s Storage, puts map[string][]byte, deletes []string) (bool, error) {
+	prefix := ""
+	for {
+		v, ok := s.(*View)
+		if !ok {
+			break
+		}
+		prefix = v.prefix + prefix
+		s = v.under
+	}
+	b, ok := s.(Batcher)
+	if !ok {
+		return false, nil
+	}
+	if prefix != "" {
+		full := make(map[string][]byte, len(puts))
+		for k, val := range puts {
+			full[prefix+k] = val
+		}
+		puts = full
+		dels := make([]string, len(deletes))
+		for i, k := range deletes {
+			dels[i] = prefix + k
+		}
+		deletes = dels
+	}
+	return true, b.Batch(ctx, puts, deletes)
+}

@@ -2,7 +2,10 @@ package kv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"time"
 
@@ -172,17 +175,39 @@ func checkCAS(cfg *mountConfig, meta *keyMetadata, cas int64, hasCAS bool) error
 func (b *versioned) addVersion(ctx context.Context, key string, cfg *mountConfig, meta *keyMetadata, blob []byte) (*engines.Response, error) {
 	now := b.now()
 	version := meta.CurrentVersion + 1
+	vm := &versionMetadata{CreatedTime: now, DeletionTime: deletionTime(now, cfg, meta)}
+	next := *meta
+	next.Versions = maps.Clone(meta.Versions)
+	next.CurrentVersion = version
+	next.Versions[version] = vm
+	next.UpdatedTime = now
+	if next.CreatedTime.IsZero() {
+		next.CreatedTime = now
+	}
+	pruned := prune(&next, cfg)
+	// One Raft entry for the whole write when the storage can batch: the
+	// version, the metadata naming it, and the pruned versions' data.
+	rawMeta, err := json.Marshal(&next)
+	if err != nil {
+		return nil, fmt.Errorf("kv: encode key metadata: %w", err)
+	}
+	deletes := make([]string, 0, len(pruned))
+	for _, n := range pruned {
+		deletes = append(deletes, versionKey(key, n))
+	}
+	if ok, err := engines.TryBatch(ctx, b.storage, map[string][]byte{versionKey(key, version): blob, metadataKey(key): rawMeta}, deletes); ok {
+		if err != nil {
+			return nil, wrapStorage("write version", err)
+		}
+		*meta = next
+		return &engines.Response{Data: versionView(version, vm, meta)}, nil
+	}
+	// Storage without batches: the version first, then the metadata naming
+	// it (a crash in between leaves only unreachable data), then pruning.
 	if err := b.storage.Put(ctx, versionKey(key, version), blob); err != nil {
 		return nil, wrapStorage("write version", err)
 	}
-	vm := &versionMetadata{CreatedTime: now, DeletionTime: deletionTime(now, cfg, meta)}
-	meta.CurrentVersion = version
-	meta.Versions[version] = vm
-	meta.UpdatedTime = now
-	if meta.CreatedTime.IsZero() {
-		meta.CreatedTime = now
-	}
-	pruned := prune(meta, cfg)
+	*meta = next
 	if err := b.saveMetadata(ctx, key, meta); err != nil {
 		return nil, err
 	}
