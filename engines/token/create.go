@@ -109,8 +109,28 @@ func (s *Store) create(ctx context.Context, r *record, id string) (string, error
 	return id, nil
 }
 
-// writeNew writes a new token's indexes, then its record.
+// writeNew writes a new token's indexes and its record: in one atomic
+// write when the storage can batch (one Raft entry), else the indexes
+// first, then the record.
 func (s *Store) writeNew(ctx context.Context, key, akey string, r *record) error {
+	puts := map[string][]byte{accessorPrefix + akey: []byte(key)}
+	if r.parent != "" {
+		pkey, err := s.accessorKey(r.parent)
+		if err != nil {
+			return err
+		}
+		puts[parentPrefix+pkey+"/"+akey] = []byte(key)
+	}
+	if err := s.seal(key, r); err != nil {
+		return err
+	}
+	puts[idPrefix+key] = encodeRecord(r)
+	if ok, err := engines.TryBatch(ctx, s.storage, puts, nil); ok {
+		if err != nil {
+			return fmt.Errorf("token: write token: %w", err)
+		}
+		return nil
+	}
 	if r.parent != "" {
 		pkey, err := s.accessorKey(r.parent)
 		if err != nil {
