@@ -196,7 +196,11 @@ func (s *System) requestChallenge(ctx context.Context, client *http.Client, req 
 	s.join.mu.Lock()
 	s.join.pending = &pendingJoin{req: req, client: client, id: challengeID, challenge: challenge}
 	s.join.mu.Unlock()
-	s.logger.Info("join: challenge received; waiting for the unseal keys", "leader", req.LeaderAPIAddr)
+	if s.auto.cfg != nil && !s.auto.cfg.Disabled {
+		s.logger.Info("join: challenge received; unsealing through the auto seal", "leader", req.LeaderAPIAddr)
+	} else {
+		s.logger.Info("join: challenge received; waiting for the unseal keys", "leader", req.LeaderAPIAddr)
+	}
 	return nil
 }
 
