@@ -3,6 +3,7 @@ package engines
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code classifies an error for the client; transport/http maps each code
@@ -22,6 +23,30 @@ const (
 	CodeTooLarge                         // 413
 	CodeUnavailable                      // 503, e.g. no leader
 )
+
+// HTTPStatus is the HTTP status a client gets for the code: the one table
+// (transport/http answers with it, sys/metrics labels requests with it).
+func (c Code) HTTPStatus() int {
+	switch c {
+	case CodeInvalidRequest:
+		return http.StatusBadRequest
+	case CodePermissionDenied:
+		return http.StatusForbidden
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeUnsupportedOperation:
+		return http.StatusMethodNotAllowed
+	case CodeConflict:
+		return http.StatusConflict
+	case CodeSealed, CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case CodeNotInitialized:
+		return http.StatusNotImplemented
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is an error whose message is safe to show a client.
 type Error struct {

@@ -216,29 +216,11 @@ func (s *System) mountLabel(path string) string {
 // recorded its request ("request") or response ("response") entry.
 func countAuditFailure(stage string) { auditFailures.WithLabelValues(stage).Inc() }
 
-// codeStatus mirrors transport/http's table from error code to HTTP
-// status, for the code label only.
-var codeStatus = map[engines.Code]int{
-	engines.CodeInternal:             http.StatusInternalServerError,
-	engines.CodeInvalidRequest:       http.StatusBadRequest,
-	engines.CodePermissionDenied:     http.StatusForbidden,
-	engines.CodeNotFound:             http.StatusNotFound,
-	engines.CodeUnsupportedOperation: http.StatusMethodNotAllowed,
-	engines.CodeConflict:             http.StatusConflict,
-	engines.CodeSealed:               http.StatusServiceUnavailable,
-	engines.CodeNotInitialized:       http.StatusNotImplemented,
-	engines.CodeTooLarge:             http.StatusRequestEntityTooLarge,
-	engines.CodeUnavailable:          http.StatusServiceUnavailable,
-}
-
 // statusCode is the HTTP status the transport answers resp and err with.
 func statusCode(op engines.Operation, resp *engines.Response, err error) int {
 	if err != nil {
 		code, _ := engines.CodeOf(err)
-		if st, ok := codeStatus[code]; ok {
-			return st
-		}
-		return http.StatusInternalServerError
+		return code.HTTPStatus()
 	}
 	switch {
 	case resp == nil && (op == engines.ReadOperation || op == engines.ListOperation):

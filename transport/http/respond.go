@@ -8,20 +8,6 @@ import (
 	"coffer/engines"
 )
 
-// statusOf maps each engines error code to its HTTP status: the one table.
-var statusOf = map[engines.Code]int{
-	engines.CodeInternal:             http.StatusInternalServerError,
-	engines.CodeInvalidRequest:       http.StatusBadRequest,
-	engines.CodePermissionDenied:     http.StatusForbidden,
-	engines.CodeNotFound:             http.StatusNotFound,
-	engines.CodeUnsupportedOperation: http.StatusMethodNotAllowed,
-	engines.CodeConflict:             http.StatusConflict,
-	engines.CodeSealed:               http.StatusServiceUnavailable,
-	engines.CodeNotInitialized:       http.StatusNotImplemented,
-	engines.CodeTooLarge:             http.StatusRequestEntityTooLarge,
-	engines.CodeUnavailable:          http.StatusServiceUnavailable,
-}
-
 // envelope is Vault's response body for logical requests.
 type envelope struct {
 	RequestID     string         `json:"request_id"`
@@ -79,7 +65,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // goes to the operator log.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := engines.CodeOf(err)
-	status := statusOf[code]
+	status := code.HTTPStatus()
 	if code == engines.CodeInternal {
 		h.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
