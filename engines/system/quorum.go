@@ -125,9 +125,21 @@ func (s *System) watchAttempt(qs *quorumState, kind quorumKind, a *quorumAttempt
 
 // quorumBegin is the start of every quorum endpoint: it holds inflight
 // (sealing waits for the operation), requires this node to be the
-// unsealed active node, passes a read barrier and reads the seal
-// configuration. The caller calls release.
-func (s *System) quorumBegin(ctx context.Context) (_ context.Context, cfg *seal.SealConfig, release func(), err error) {
+// unsealed active node, passes a read barrier, reads the seal
+// configuration and locks the attempt slots (held for the whole
+// operation). The caller calls release.
+func (s *System) quorumBegin(ctx context.Context) (_ context.Context, cfg *seal.SealConfig, qs *quorumState, release func(), err error) {
+	ctx, cfg, done, err := s.quorumCheck(ctx)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	qs = s.quorum()
+	qs.mu.Lock()
+	return ctx, cfg, qs, func() { qs.mu.Unlock(); done() }, nil
+}
+
+// quorumCheck is quorumBegin without the slot lock.
+func (s *System) quorumCheck(ctx context.Context) (_ context.Context, cfg *seal.SealConfig, release func(), err error) {
 	s.inflight.RLock()
 	defer func() {
 		if err != nil {
@@ -209,14 +221,11 @@ func generateRootStatus(cfg *seal.SealConfig, a *quorumAttempt) *GenerateRootSta
 
 // GenerateRootStatus reports the generate-root attempt.
 func (s *System) GenerateRootStatus(ctx context.Context) (*GenerateRootStatus, error) {
-	_, cfg, release, err := s.quorumBegin(ctx)
+	_, cfg, qs, release, err := s.quorumBegin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	qs := s.quorum()
-	qs.mu.Lock()
-	defer qs.mu.Unlock()
 	return generateRootStatus(cfg, s.current(qs, quorumGenerateRoot)), nil
 }
 
@@ -225,14 +234,11 @@ func (s *System) GenerateRootStatus(ctx context.Context) (*GenerateRootStatus, e
 // returned here only, and the token the attempt ends with is returned
 // XORed with it.
 func (s *System) GenerateRootInit(ctx context.Context) (*GenerateRootStatus, error) {
-	_, cfg, release, err := s.quorumBegin(ctx)
+	_, cfg, qs, release, err := s.quorumBegin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	qs := s.quorum()
-	qs.mu.Lock()
-	defer qs.mu.Unlock()
 	if s.current(qs, quorumGenerateRoot) != nil {
 		return nil, engines.BadRequest("root generation already in progress")
 	}
@@ -259,14 +265,11 @@ func (s *System) GenerateRootCancel(ctx context.Context) error {
 // returned encoded (base64 of the token XOR the OTP); the attempt ends.
 // Wrong shares end nothing but the progress, which starts over.
 func (s *System) GenerateRootUpdate(ctx context.Context, share []byte, nonce string) (*GenerateRootStatus, error) {
-	ctx, cfg, release, err := s.quorumBegin(ctx)
+	ctx, cfg, qs, release, err := s.quorumBegin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	qs := s.quorum()
-	qs.mu.Lock()
-	defer qs.mu.Unlock()
 	a := s.current(qs, quorumGenerateRoot)
 	if a == nil {
 		return nil, engines.BadRequest("no root generation in progress")
@@ -389,14 +392,11 @@ func checkRekeySeal(cfg *seal.SealConfig, recovery bool) error {
 
 // RekeyStatus reports the rekey attempt (recovery: of the recovery key).
 func (s *System) RekeyStatus(ctx context.Context, recovery bool) (*RekeyStatus, error) {
-	_, cfg, release, err := s.quorumBegin(ctx)
+	_, cfg, qs, release, err := s.quorumBegin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	qs := s.quorum()
-	qs.mu.Lock()
-	defer qs.mu.Unlock()
 	return rekeyStatus(cfg, s.current(qs, rekeyKind(recovery))), nil
 }
 
@@ -404,7 +404,7 @@ func (s *System) RekeyStatus(ctx context.Context, recovery bool) (*RekeyStatus, 
 // of the unseal key (Shamir only) or, with recovery, of the recovery key
 // (auto seal only).
 func (s *System) RekeyInit(ctx context.Context, recovery bool, shares, threshold int) (*RekeyStatus, error) {
-	_, cfg, release, err := s.quorumBegin(ctx)
+	_, cfg, qs, release, err := s.quorumBegin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -415,9 +415,6 @@ func (s *System) RekeyInit(ctx context.Context, recovery bool, shares, threshold
 	if err := seal.CheckRekeyParams(shares, threshold, recovery); err != nil {
 		return nil, quorumError("rekey", err)
 	}
-	qs := s.quorum()
-	qs.mu.Lock()
-	defer qs.mu.Unlock()
 	kind := rekeyKind(recovery)
 	if s.current(qs, kind) != nil {
 		return nil, engines.BadRequest("rekey already in progress")
@@ -434,14 +431,11 @@ func (s *System) RekeyCancel(ctx context.Context, recovery bool, nonce string) e
 }
 
 func (s *System) cancelAttempt(ctx context.Context, kind quorumKind, nonce string) error {
-	_, _, release, err := s.quorumBegin(ctx)
+	_, _, qs, release, err := s.quorumBegin(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	qs := s.quorum()
-	qs.mu.Lock()
-	defer qs.mu.Unlock()
 	a := s.current(qs, kind)
 	if a == nil {
 		return nil
@@ -459,7 +453,7 @@ func (s *System) cancelAttempt(ctx context.Context, kind quorumKind, nonce strin
 // RekeyRecovery: one atomic write); the new shares are returned once and
 // the attempt ends. Wrong shares reset the progress only.
 func (s *System) RekeyUpdate(ctx context.Context, recovery bool, share []byte, nonce string) (*RekeyResult, error) {
-	ctx, cfg, release, err := s.quorumBegin(ctx)
+	ctx, cfg, qs, release, err := s.quorumBegin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -467,9 +461,6 @@ func (s *System) RekeyUpdate(ctx context.Context, recovery bool, share []byte, n
 	if err := checkRekeySeal(cfg, recovery); err != nil {
 		return nil, err
 	}
-	qs := s.quorum()
-	qs.mu.Lock()
-	defer qs.mu.Unlock()
 	kind := rekeyKind(recovery)
 	a := s.current(qs, kind)
 	if a == nil {
