@@ -2,10 +2,8 @@ package kv
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"time"
 
@@ -43,17 +41,14 @@ func (b *versioned) readDataOnce(ctx context.Context, key string, want uint64) (
 	lock.RLock()
 	defer lock.RUnlock()
 
-	meta, err := b.loadMetadata(ctx, key)
-	if err != nil || meta == nil {
+	// Only the wanted version's metadata is decoded: a read needs no more.
+	meta, vm, err := b.loadMetadataVersion(ctx, key, want)
+	if err != nil || vm == nil {
 		return nil, err
 	}
 	version := meta.CurrentVersion
 	if want > 0 {
 		version = want
-	}
-	vm := meta.Versions[version]
-	if vm == nil {
-		return nil, nil
 	}
 	resp := &engines.Response{Data: map[string]any{
 		"data":     nil,
@@ -171,44 +166,42 @@ func checkCAS(cfg *mountConfig, meta *keyMetadata, cas int64, hasCAS bool) error
 
 // addVersion writes blob as the key's next version, then the metadata
 // naming it, then deletes the data of versions pruned by max_versions.
-// The caller holds the key's lock.
+// The caller holds the key's lock and owns meta, which it updates in
+// place (on an error the caller drops it).
 func (b *versioned) addVersion(ctx context.Context, key string, cfg *mountConfig, meta *keyMetadata, blob []byte) (*engines.Response, error) {
 	now := b.now()
 	version := meta.CurrentVersion + 1
 	vm := &versionMetadata{CreatedTime: now, DeletionTime: deletionTime(now, cfg, meta)}
-	next := *meta
-	next.Versions = maps.Clone(meta.Versions)
-	next.CurrentVersion = version
-	next.Versions[version] = vm
-	next.UpdatedTime = now
-	if next.CreatedTime.IsZero() {
-		next.CreatedTime = now
+	meta.CurrentVersion = version
+	meta.Versions[version] = vm
+	meta.UpdatedTime = now
+	if meta.CreatedTime.IsZero() {
+		meta.CreatedTime = now
 	}
-	pruned := prune(&next, cfg)
-	// One Raft entry for the whole write when the storage can batch: the
-	// version, the metadata naming it, and the pruned versions' data.
-	rawMeta, err := json.Marshal(&next)
+	pruned := prune(meta, cfg)
+	rawMeta, err := encodeMetadata(meta)
 	if err != nil {
 		return nil, fmt.Errorf("kv: encode key metadata: %w", err)
 	}
+	vkey := versionKey(key, version)
+	// One Raft entry for the whole write when the storage can batch: the
+	// version, the metadata naming it, and the pruned versions' data.
 	deletes := make([]string, 0, len(pruned))
 	for _, n := range pruned {
 		deletes = append(deletes, versionKey(key, n))
 	}
-	if ok, err := engines.TryBatch(ctx, b.storage, map[string][]byte{versionKey(key, version): blob, metadataKey(key): rawMeta}, deletes); ok {
+	if ok, err := engines.TryBatch(ctx, b.storage, map[string][]byte{vkey: blob, metadataKey(key): rawMeta}, deletes); ok {
 		if err != nil {
 			return nil, wrapStorage("write version", err)
 		}
-		*meta = next
 		return &engines.Response{Data: versionView(version, vm, meta)}, nil
 	}
 	// Storage without batches: the version first, then the metadata naming
 	// it (a crash in between leaves only unreachable data), then pruning.
-	if err := b.storage.Put(ctx, versionKey(key, version), blob); err != nil {
+	if err := b.storage.Put(ctx, vkey, blob); err != nil {
 		return nil, wrapStorage("write version", err)
 	}
-	*meta = next
-	if err := b.saveMetadata(ctx, key, meta); err != nil {
+	if err := b.putMetadata(ctx, key, rawMeta); err != nil {
 		return nil, err
 	}
 	resp := &engines.Response{Data: versionView(version, vm, meta)}

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ func FuzzDecodeMetadata(f *testing.F) {
 	f.Add([]byte(`{"custom_metadata":{}}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"versions":{"x":{}}}`))
+	f.Add(mustEncodeMetadata(f, mustMetadata(f, 3)))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		meta, err := decodeMetadata(raw)
 		if err != nil {
@@ -24,8 +26,21 @@ func FuzzDecodeMetadata(f *testing.F) {
 			t.Fatal("decoded metadata without a versions map")
 		}
 		_ = metadataView(meta)
-		if _, err := json.Marshal(meta); err != nil {
+		if _, err := json.Marshal(meta); err != nil && raw[0] != metadataFormatBinary {
+			t.Fatalf("re-encode as JSON: %v", err)
+		}
+		// Whatever reads (either form) is written in the binary form and
+		// reads back the same.
+		bin, err := encodeMetadata(meta)
+		if err != nil {
 			t.Fatalf("re-encode: %v", err)
+		}
+		again, err := decodeMetadata(bin)
+		if err != nil {
+			t.Fatalf("decode re-encoding: %v", err)
+		}
+		if !reflect.DeepEqual(metadataView(again), metadataView(meta)) {
+			t.Fatalf("re-encoding reads back %v, want %v", metadataView(again), metadataView(meta))
 		}
 		_, _ = decodeVersion(raw)
 		_, _ = decodeConfig(raw)

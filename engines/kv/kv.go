@@ -16,6 +16,10 @@ import (
 var (
 	errVersionDataMissing = errors.New("kv: version data missing from storage")
 	errNoStorage          = errors.New("kv: backend config has no storage")
+	errCorruptMetadata    = errors.New("kv: corrupt key metadata")
+	errCorruptVersion     = errors.New("kv: corrupt version record")
+	errCorruptJSON        = errors.New("kv: invalid stored JSON")
+	errTimeOutOfRange     = errors.New("kv: time outside the years 0 to 9999")
 )
 
 // Factory builds a KV backend for one mount: conf.Options["version"] "2"

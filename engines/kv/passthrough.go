@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 
@@ -78,18 +77,4 @@ func (b *passthrough) write(ctx context.Context, key string, data map[string]any
 		return wrapStorage("write", err)
 	}
 	return nil
-}
-
-// decodeObject decodes a stored JSON object, keeping numbers exact.
-func decodeObject(raw []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var out map[string]any
-	if err := d.Decode(&out); err != nil {
-		return nil, err
-	}
-	if out == nil {
-		out = map[string]any{}
-	}
-	return out, nil
 }

@@ -13,9 +13,9 @@ import (
 
 // Storage layout of a version 2 mount, inside the mount's view:
 //
-//	config                       the mount's mountConfig
-//	metadata/<key>               the key's keyMetadata
-//	versions/<key>/v/<N>         version N's versionRecord
+//	config                       the mount's mountConfig (JSON)
+//	metadata/<key>               the key's keyMetadata (encodeMetadata's binary form, or older JSON)
+//	versions/<key>/v/<N>         version N's data (versionFormatData, or an older versionRecord)
 //
 // A version key ends in "/v/" and a decimal number, so it names exactly
 // one (key, N) pair, and listing "versions/<key>/v/" finds every version
@@ -40,7 +40,8 @@ func metadataKey(key string) string { return metadataPrefix + key }
 func versionDir(key string) string { return versionsPrefix + key + "/v/" }
 
 func versionKey(key string, version uint64) string {
-	return versionDir(key) + strconv.FormatUint(version, 10)
+	var digits [20]byte
+	return versionsPrefix + key + "/v/" + string(strconv.AppendUint(digits[:0], version, 10))
 }
 
 // mountConfig is the mount-wide configuration at "config".
@@ -74,17 +75,51 @@ type versionMetadata struct {
 	Destroyed    bool      `json:"destroyed,omitempty"`
 }
 
-// versionRecord is one version's stored data.
+// versionRecord is one version's stored data in the JSON form written
+// before versionFormatData; decodeVersion still reads it.
 type versionRecord struct {
 	Data json.RawMessage `json:"data"`
 }
+
+// versionFormatData starts a version record that is this byte followed
+// by the data object exactly as json.Marshal wrote it. It can never start
+// JSON, so the older {"data": ...} records stay readable.
+const versionFormatData byte = 0x01
 
 func newKeyMetadata() *keyMetadata {
 	return &keyMetadata{Versions: map[uint64]*versionMetadata{}}
 }
 
-// decodeMetadata parses a stored keyMetadata.
+// decodeMetadata parses a stored keyMetadata: the binary form
+// (encodeMetadata) or the JSON form written before it.
 func decodeMetadata(raw []byte) (*keyMetadata, error) {
+	if len(raw) > 0 && raw[0] == metadataFormatBinary {
+		meta, _, err := decodeMetadataBinary(raw, true, 0)
+		return meta, err
+	}
+	return decodeMetadataJSON(raw)
+}
+
+// decodeMetadataVersion parses a stored keyMetadata for a read of one
+// version: vm is version want (the current version when want is 0), nil
+// if there is none. meta.Versions may hold only that version, so meta must
+// not be written back.
+func decodeMetadataVersion(raw []byte, want uint64) (meta *keyMetadata, vm *versionMetadata, err error) {
+	if len(raw) > 0 && raw[0] == metadataFormatBinary {
+		return decodeMetadataBinary(raw, false, want)
+	}
+	meta, err = decodeMetadataJSON(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if want == 0 {
+		want = meta.CurrentVersion
+	}
+	return meta, meta.Versions[want], nil
+}
+
+// decodeMetadataJSON parses the JSON form of keyMetadata.
+func decodeMetadataJSON(raw []byte) (*keyMetadata, error) {
 	meta := newKeyMetadata()
 	if err := json.Unmarshal(raw, meta); err != nil {
 		return nil, fmt.Errorf("kv: decode key metadata: %w", err)
@@ -112,8 +147,18 @@ func decodeConfig(raw []byte) (*mountConfig, error) {
 	return cfg, nil
 }
 
-// decodeVersion parses a stored versionRecord into its data object.
+// decodeVersion parses a stored version record into its data object.
 func decodeVersion(raw []byte) (map[string]any, error) {
+	if len(raw) > 0 && raw[0] == versionFormatData {
+		data, n, err := parseObject(raw[1:])
+		if err != nil {
+			return nil, fmt.Errorf("kv: decode version data: %w", err)
+		}
+		if !onlySpace(raw[1+n:]) {
+			return nil, fmt.Errorf("kv: decode version data: %w", errCorruptVersion)
+		}
+		return data, nil
+	}
 	var rec versionRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return nil, fmt.Errorf("kv: decode version: %w", err)
@@ -128,13 +173,17 @@ func decodeVersion(raw []byte) (map[string]any, error) {
 	return data, nil
 }
 
-// encodeVersion serialises a version's data object.
+// encodeVersion serialises a version's data object: the format byte, then
+// the object's JSON.
 func encodeVersion(data map[string]any) ([]byte, error) {
 	inner, err := json.Marshal(data)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(versionRecord{Data: inner})
+	blob := make([]byte, 1+len(inner))
+	blob[0] = versionFormatData
+	copy(blob[1:], inner)
+	return blob, nil
 }
 
 // lockMetadata write-locks key for a read-modify-write cycle and loads its
@@ -158,11 +207,28 @@ func (b *versioned) loadMetadata(ctx context.Context, key string) (*keyMetadata,
 	return decodeMetadata(raw)
 }
 
+// loadMetadataVersion reads key's metadata for a read of version want
+// (see decodeMetadataVersion); meta is nil for a key that has none.
+func (b *versioned) loadMetadataVersion(ctx context.Context, key string, want uint64) (meta *keyMetadata, vm *versionMetadata, err error) {
+	raw, err := b.storage.Get(ctx, metadataKey(key))
+	if err != nil {
+		return nil, nil, wrapStorage("read key metadata", err)
+	}
+	if raw == nil {
+		return nil, nil, nil
+	}
+	return decodeMetadataVersion(raw, want)
+}
+
 func (b *versioned) saveMetadata(ctx context.Context, key string, meta *keyMetadata) error {
-	raw, err := json.Marshal(meta)
+	raw, err := encodeMetadata(meta)
 	if err != nil {
 		return fmt.Errorf("kv: encode key metadata: %w", err)
 	}
+	return b.putMetadata(ctx, key, raw)
+}
+
+func (b *versioned) putMetadata(ctx context.Context, key string, raw []byte) error {
 	if err := b.storage.Put(ctx, metadataKey(key), raw); err != nil {
 		return wrapStorage("write key metadata", err)
 	}
@@ -216,7 +282,8 @@ func (b *versioned) deleteAllVersionBlobs(ctx context.Context, key string) error
 		if strings.HasSuffix(name, "/") {
 			continue
 		}
-		if n, err := strconv.ParseUint(name, 10, 64); err == nil && strconv.FormatUint(n, 10) == name {
+		// Only the canonical spelling names a version ("07" does not).
+		if n, err := strconv.ParseUint(name, 10, 64); err == nil && (name[0] != '0' || name == "0") {
 			versions = append(versions, n)
 		}
 	}
