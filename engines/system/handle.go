@@ -177,15 +177,18 @@ func (s *System) authorize(ctx context.Context, req *engines.Request, t target) 
 	if err != nil {
 		return tok, nil, fmt.Errorf("system: compile acl: %w", err)
 	}
-	op, err := s.aclOperation(ctx, req, t)
-	if err != nil {
-		return tok, nil, err
-	}
 	checkPath := fullPath
 	if req.Operation == engines.ListOperation && !strings.HasSuffix(checkPath, "/") {
 		checkPath += "/"
 	}
-	d := acl.Allowed(checkPath, string(op), req.Data)
+	d := acl.Allowed(checkPath, string(req.Operation), req.Data)
+	if s.needsExistence(req, t, d) {
+		op, err := s.aclOperation(ctx, req, t)
+		if err != nil {
+			return tok, nil, err
+		}
+		d = acl.Allowed(checkPath, string(op), req.Data)
+	}
 	if !d.Allowed && !selfChecked(fullPath) {
 		return tok, nil, engines.ErrPermissionDenied
 	}
@@ -249,6 +252,24 @@ func addrAllowed(remote string, cidrs []string) bool {
 		}
 	}
 	return false
+}
+
+// needsExistence reports whether the capability a write needs (create or
+// update) depends on whether its item exists, given the decision d made for
+// update: only when the matched rule grants one of the two and not the
+// other. The rule is chosen by path alone and its parameter constraints
+// apply to both, so when it grants both, or neither, the answer is d and
+// the backend is not asked (a KV write then reads its metadata once, not
+// twice).
+func (s *System) needsExistence(req *engines.Request, t target, d policy.Decision) bool {
+	if req.Operation != engines.UpdateOperation || !t.found || t.sys || d.Root {
+		return false
+	}
+	if _, ok := t.resolved.Backend.(engines.ExistenceChecker); !ok {
+		return false
+	}
+	create, update := d.Capabilities&policy.CapCreate != 0, d.Capabilities&policy.CapUpdate != 0
+	return create != update && d.Capabilities&policy.CapDeny == 0
 }
 
 // aclOperation is the capability a request needs: a write is create for a
