@@ -241,9 +241,15 @@ func (b *Broker) log(ctx context.Context, in *Input, typ string) error {
 // logTo formats and writes one entry on one device, and logs the device's
 // failures once per change of state. Errors never carry entry content.
 func (b *Broker) logTo(ctx context.Context, d *device, in *Input, typ string) error {
-	body, err := d.form.format(in, typ)
+	j := newEntryJob()
+	body, err := d.form.appendEntry(j.body, in, typ)
+	reusable := true
 	if err == nil {
-		err = d.record(ctx, body)
+		j.body = body
+		reusable, err = d.record(ctx, j)
+	}
+	if reusable {
+		releaseEntryJob(j)
 	}
 	if err != nil {
 		if !errors.Is(err, ErrClosed) && d.failing.CompareAndSwap(false, true) {

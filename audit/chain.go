@@ -39,8 +39,14 @@ func lineHash(line []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// lineHashTo writes the hex SHA-256 of one line (as lineHash) into dst.
+func lineHashTo(dst *[2 * sha256.Size]byte, line []byte) {
+	sum := sha256.Sum256(line)
+	hex.Encode(dst[:], sum[:])
+}
+
 // appendTail closes a body with the chain fields.
-func appendTail(dst []byte, seq uint64, prevHash string) []byte {
+func appendTail[H string | []byte](dst []byte, seq uint64, prevHash H) []byte {
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"prev_hash":"`...)

@@ -2,8 +2,10 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -42,9 +44,10 @@ type device struct {
 	// Owned by loop.
 	out             sink
 	seq             uint64
-	lastHash        string
+	lastHash        []byte // hex; empty until the first open
 	sinceCheckpoint int
 	buf             []byte
+	lines           []lineSpec
 
 	writeStart atomic.Int64            // unix nanos of the write in progress, 0 when idle
 	current    atomic.Pointer[sinkBox] // the open sink, for close under a stuck write
@@ -56,11 +59,47 @@ type sinkBox struct{ s sink }
 
 // job is an entry to write (body) or a lifecycle step to run (fn).
 type job struct {
-	ctx  context.Context
-	body []byte
-	fn   func(ctx context.Context) error
-	stop bool // loop returns after fn
-	done chan error
+	ctx context.Context
+	// deadline bounds an entry job on top of ctx (lifecycle jobs carry
+	// it in ctx): the caller stops waiting then, and the loop drops a job
+	// whose caller gave up.
+	deadline time.Time
+	body     []byte
+	fn       func(ctx context.Context) error
+	stop     bool // loop returns after fn
+	done     chan error
+	wait     *time.Timer // an entry caller's deadline timer, reused with the job
+}
+
+// expired reports whether the job's caller has given up.
+func (j *job) expired() bool {
+	return j.ctx.Err() != nil || (!j.deadline.IsZero() && !time.Now().Before(j.deadline))
+}
+
+// maxPooledBody is the largest entry buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+// entryJobs holds entry jobs the loop is done with, with their buffer and
+// channel, so an entry costs no allocation for them.
+var entryJobs = sync.Pool{New: func() any { return &job{done: make(chan error, 1)} }}
+
+// newEntryJob returns an idle entry job with an empty body buffer.
+func newEntryJob() *job {
+	j := entryJobs.Get().(*job)
+	j.body = j.body[:0]
+	return j
+}
+
+// releaseEntryJob returns j to the pool; only once the loop cannot touch
+// it any more. The buffer is cleared: it held an entry.
+func releaseEntryJob(j *job) {
+	clear(j.body)
+	if cap(j.body) > maxPooledBody {
+		j.body = nil
+	}
+	j.ctx = nil
+	j.deadline = time.Time{}
+	entryJobs.Put(j)
 }
 
 func newDevice(cfg DeviceConfig, opts deviceOptions, salt []byte, open opener) *device {
@@ -84,14 +123,23 @@ func newDevice(cfg DeviceConfig, opts deviceOptions, salt []byte, open opener) *
 	return d
 }
 
-// submit hands j to the loop and waits for its result, bounded by the
-// device's write timeout and ctx.
-func (d *device) submit(ctx context.Context, j *job) error {
+// admit fails a job at once when the device is closed or stuck in a
+// write.
+func (d *device) admit(j *job) error {
 	if d.closed.Load() && !j.stop {
 		return ErrClosed
 	}
 	if ws := d.writeStart.Load(); ws != 0 && time.Since(time.Unix(0, ws)) > d.opts.writeTimeout {
 		return ErrStalled
+	}
+	return nil
+}
+
+// submit hands a lifecycle job to the loop and waits for its result,
+// bounded by the device's write timeout and ctx.
+func (d *device) submit(ctx context.Context, j *job) error {
+	if err := d.admit(j); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.writeTimeout)
 	defer cancel()
@@ -167,7 +215,7 @@ func (d *device) loop() {
 func (d *device) writeBatch(batch []*job) {
 	live := batch[:0]
 	for _, j := range batch {
-		if j.ctx.Err() != nil {
+		if j.expired() {
 			j.done <- ErrTimeout // its caller gave up: do not record it late
 			continue
 		}
@@ -187,11 +235,15 @@ func (d *device) writeEntries(jobs []*job) error {
 		return ErrClosed
 	}
 	if d.out == nil {
-		if err := d.openLocked(jobs[0].ctx); err != nil {
+		ctx, cancel := context.WithDeadline(jobs[0].ctx, jobs[0].deadline)
+		err := d.openLocked(ctx)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
-	var lines []lineSpec
+	lines := d.lines[:0]
+	defer func() { clear(lines); d.lines = lines[:0] }()
 	since := d.sinceCheckpoint
 	for _, j := range jobs {
 		lines = append(lines, lineSpec{body: j.body})
@@ -221,7 +273,9 @@ type lineSpec struct {
 // closed, so the next entry reopens it and starts a new segment.
 func (d *device) writeLines(lines []lineSpec) error {
 	buf := d.buf[:0]
-	seq, last := d.seq, d.lastHash
+	seq := d.seq
+	var lastHex [2 * sha256.Size]byte
+	last := lastHex[:copy(lastHex[:], d.lastHash)]
 	for _, l := range lines {
 		start := len(buf)
 		buf = append(buf, d.opts.prefix...)
@@ -235,7 +289,8 @@ func (d *device) writeLines(lines []lineSpec) error {
 		if l.signed && !signLine(d.signer, buf[start:]) {
 			return ErrClosed // the key is gone: the device is closing
 		}
-		last = lineHash(buf[start:])
+		lineHashTo(&lastHex, buf[start:])
+		last = lastHex[:]
 		buf = append(buf, '\n')
 	}
 	if cap(buf) <= maxBatchBytes {
@@ -250,7 +305,7 @@ func (d *device) writeLines(lines []lineSpec) error {
 		_ = d.closeOutLocked()
 		return fmt.Errorf("write: %w", err)
 	}
-	d.seq, d.lastHash = seq, last
+	d.seq, d.lastHash = seq, append(d.lastHash[:0], last...)
 	return nil
 }
 
@@ -264,11 +319,11 @@ func (d *device) openLocked(ctx context.Context) error {
 	}
 	d.out = s
 	d.current.Store(&sinkBox{s: s})
-	if d.lastHash == "" {
-		d.lastHash = tail
+	if len(d.lastHash) == 0 {
+		d.lastHash = append(d.lastHash, tail...)
 	}
-	if d.lastHash == "" {
-		d.lastHash = zeroHash
+	if len(d.lastHash) == 0 {
+		d.lastHash = append(d.lastHash, zeroHash...)
 	}
 	signed := d.signer != nil
 	body := genesisBody(time.Now(), d.name, d.opts.prefix, d.opts.checkpointInterval, signed)
@@ -303,9 +358,47 @@ func (d *device) start(ctx context.Context) error {
 	return d.submit(ctx, &job{fn: d.openLocked})
 }
 
-// record writes one entry body (from formatter.format).
-func (d *device) record(ctx context.Context, body []byte) error {
-	return d.submit(ctx, &job{body: body})
+// record writes the entry body of j (from newEntryJob) like submit, with
+// the write timeout on a timer reused with the job rather than a context
+// per entry. It reports whether the loop is done with j, so the caller
+// may release it: not when the caller gave up while j was queued.
+func (d *device) record(ctx context.Context, j *job) (reusable bool, err error) {
+	if err := d.admit(j); err != nil {
+		return true, err
+	}
+	j.ctx = ctx
+	j.deadline = time.Now().Add(d.opts.writeTimeout)
+	if j.wait == nil {
+		j.wait = time.NewTimer(d.opts.writeTimeout)
+	} else {
+		j.wait.Reset(d.opts.writeTimeout)
+	}
+	defer j.wait.Stop()
+	select {
+	case d.queue <- j:
+	case <-ctx.Done():
+		return true, ErrTimeout
+	case <-j.wait.C:
+		return true, ErrTimeout
+	case <-d.quit:
+		return true, ErrClosed
+	}
+	select {
+	case err := <-j.done:
+		return true, err
+	case <-ctx.Done():
+		return false, ErrTimeout
+	case <-j.wait.C:
+		return false, ErrTimeout
+	case <-d.quit:
+		// The loop may have finished j just before returning.
+		select {
+		case err := <-j.done:
+			return true, err
+		default:
+			return false, ErrClosed
+		}
+	}
 }
 
 // reopen closes the file and opens it again (log rotation): the new file

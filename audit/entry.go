@@ -1,9 +1,6 @@
 package audit
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"net"
 	"strconv"
 	"time"
@@ -43,70 +40,6 @@ const (
 	typeResponse = "response"
 )
 
-// entry is one audit line, with Vault's field names. Time comes first so
-// log shippers find it; the chain fields (seq, prev_hash) are appended by
-// the device when it writes the line.
-type entry struct {
-	Time     string         `json:"time"`
-	Type     string         `json:"type"`
-	Auth     *entryAuth     `json:"auth,omitempty"`
-	Request  *entryRequest  `json:"request,omitempty"`
-	Response *entryResponse `json:"response,omitempty"`
-	Error    string         `json:"error,omitempty"`
-}
-
-type entryAuth struct {
-	ClientToken    string            `json:"client_token,omitempty"`
-	Accessor       string            `json:"accessor,omitempty"`
-	DisplayName    string            `json:"display_name,omitempty"`
-	Policies       []string          `json:"policies,omitempty"`
-	TokenPolicies  []string          `json:"token_policies,omitempty"`
-	Metadata       map[string]string `json:"metadata,omitempty"`
-	EntityID       string            `json:"entity_id,omitempty"`
-	TokenType      string            `json:"token_type,omitempty"`
-	TokenTTL       int64             `json:"token_ttl,omitempty"`
-	TokenIssueTime string            `json:"token_issue_time,omitempty"`
-	NumUses        int               `json:"num_uses,omitempty"`
-}
-
-type entryNamespace struct {
-	ID string `json:"id"`
-}
-
-type entryRequest struct {
-	ID                  string          `json:"id,omitempty"`
-	Operation           string          `json:"operation,omitempty"`
-	MountType           string          `json:"mount_type,omitempty"`
-	MountPoint          string          `json:"mount_point,omitempty"`
-	MountAccessor       string          `json:"mount_accessor,omitempty"`
-	ClientToken         string          `json:"client_token,omitempty"`
-	ClientTokenAccessor string          `json:"client_token_accessor,omitempty"`
-	Namespace           *entryNamespace `json:"namespace"`
-	Path                string          `json:"path,omitempty"`
-	Data                any             `json:"data,omitempty"`
-	RemoteAddress       string          `json:"remote_address,omitempty"`
-	RemotePort          int             `json:"remote_port,omitempty"`
-	// ForwardedFrom is the node ID of the standby that forwarded the
-	// request to the node that ran it (and wrote this entry).
-	ForwardedFrom string `json:"forwarded_from,omitempty"`
-}
-
-type entrySecret struct {
-	LeaseID string `json:"lease_id"`
-}
-
-type entryResponse struct {
-	MountType     string       `json:"mount_type,omitempty"`
-	MountPoint    string       `json:"mount_point,omitempty"`
-	MountAccessor string       `json:"mount_accessor,omitempty"`
-	Auth          *entryAuth   `json:"auth,omitempty"`
-	Secret        *entrySecret `json:"secret,omitempty"`
-	Data          any          `json:"data,omitempty"`
-	Warnings      []string     `json:"warnings,omitempty"`
-}
-
-var rootNamespace = &entryNamespace{ID: "root"}
-
 // formatter turns an Input into one device's entry body.
 type formatter struct {
 	h            *hasher
@@ -128,69 +61,64 @@ func (f *formatter) rawAllowed(in *Input, typ string) bool {
 	return true
 }
 
-// format returns the JSON of one entry without its closing brace, ready
-// for the device to append the chain fields.
+// format returns the JSON of one entry without its closing brace.
 func (f *formatter) format(in *Input, typ string) ([]byte, error) {
+	return f.appendEntry(nil, in, typ)
+}
+
+// emptyRequest stands in for a missing Request; it is only read.
+var emptyRequest engines.Request
+
+// appendEntry appends the JSON of one entry without its closing brace,
+// ready for the device to append the chain fields. It writes in one pass
+// exactly what encoding/json wrote for Vault's entry structure (see
+// format_ref_test.go): fields in this order, empty ones left out, map
+// keys sorted, HTML characters unescaped.
+//
+//	{"time","type","auth":{...},"request":{...},"response":{...},"error"
+func (f *formatter) appendEntry(dst []byte, in *Input, typ string) ([]byte, error) {
 	raw := f.rawAllowed(in, typ)
-	hashStr := func(s string) string {
-		if s == "" || raw {
-			return s
+	w := entryWriter{raw: raw, hmacAccessor: f.hmacAccessor}
+	if !raw {
+		// One read lock and one pooled digest for the whole entry; a
+		// zeroed key leaves the zero session, which writes
+		// redactedUnavailable.
+		if hs, ok := f.h.session(); ok {
+			w.hs = hs
+			defer w.hs.close()
 		}
-		return f.h.hashString(s)
-	}
-	accessor := func(s string) string {
-		if !f.hmacAccessor {
-			return s
-		}
-		return hashStr(s)
-	}
-	// Data values are hashed even when empty, as Vault does; the token
-	// and accessor fields stay empty when there is none.
-	red := redactor{hash: func(s string) string {
-		if raw {
-			return s
-		}
-		return f.h.hashString(s)
-	}}
-	dataOf := func(m map[string]any) (any, error) {
-		if m == nil {
-			return nil, nil
-		}
-		if raw {
-			return m, nil
-		}
-		return red.mapAny(m)
 	}
 
 	req := in.Request
 	if req == nil {
-		req = &engines.Request{}
+		req = &emptyRequest
 	}
 	t := in.Time
 	if t.IsZero() {
 		t = time.Now()
 	}
-	e := entry{Time: t.UTC().Format(time.RFC3339Nano), Type: typ}
+	dst = append(dst, `{"time":"`...)
+	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","type":`...)
+	dst = appendJSONString(dst, typ)
 
 	tokenAccessor := ""
-	if in.Token != nil {
-		tok := in.Token
+	if tok := in.Token; tok != nil {
 		tokenAccessor = tok.Accessor
-		e.Auth = &entryAuth{
-			ClientToken:   hashStr(req.ClientToken),
-			Accessor:      accessor(tok.Accessor),
-			DisplayName:   tok.DisplayName,
-			Policies:      tok.Policies,
-			TokenPolicies: tok.Policies,
-			Metadata:      hashMeta(tok.Meta, hashStr),
-			EntityID:      tok.EntityID,
-			TokenType:     tok.Type,
-			TokenTTL:      int64(tok.TTL / time.Second),
-			NumUses:       tok.NumUses,
-		}
-		if !tok.CreationTime.IsZero() {
-			e.Auth.TokenIssueTime = tok.CreationTime.UTC().Format(time.RFC3339)
-		}
+		dst = append(dst, `,"auth":`...)
+		dst = w.appendAuth(dst, authFields{
+			clientToken:   req.ClientToken,
+			accessor:      tok.Accessor,
+			displayName:   tok.DisplayName,
+			policies:      tok.Policies,
+			tokenPolicies: tok.Policies,
+			metadata:      tok.Meta,
+			entityID:      tok.EntityID,
+			tokenType:     tok.Type,
+			ttl:           int64(tok.TTL / time.Second),
+			issueTime:     tok.CreationTime,
+			numUses:       tok.NumUses,
+		})
 	}
 
 	path := in.FullPath
@@ -206,106 +134,260 @@ func (f *formatter) format(in *Input, typ string) ([]byte, error) {
 		mountPoint = req.MountPoint
 	}
 	addr, port := splitRemote(req.RemoteAddr)
-	reqData, err := dataOf(req.Data)
-	if err != nil {
-		return nil, err
-	}
-	e.Request = &entryRequest{
-		ID:                  req.ID,
-		Operation:           string(req.Operation),
-		MountType:           in.MountType,
-		MountPoint:          mountPoint,
-		MountAccessor:       mountAccessor,
-		ClientToken:         hashStr(req.ClientToken),
-		ClientTokenAccessor: accessor(tokenAccessor),
-		Namespace:           rootNamespace,
-		Path:                path,
-		Data:                reqData,
-		RemoteAddress:       addr,
-		RemotePort:          port,
-		ForwardedFrom:       req.ForwardedFrom,
-	}
 
+	// The error and warnings are scrubbed before anything is written
+	// after them.
 	var warnings []string
-	if typ == typeResponse {
-		r := &entryResponse{MountType: in.MountType, MountPoint: mountPoint, MountAccessor: mountAccessor}
-		if resp := in.Response; resp != nil {
-			data := resp.Data
-			if f.elideList && req.Operation == engines.ListOperation {
-				data = elideListData(data)
-			}
-			if r.Data, err = dataOf(data); err != nil {
-				return nil, err
-			}
-			if resp.Secret != nil {
-				r.Secret = &entrySecret{LeaseID: hashStr(resp.Secret.LeaseID)}
-			}
-			if a := resp.Auth; a != nil {
-				r.Auth = &entryAuth{
-					ClientToken:   hashStr(a.ClientToken),
-					Accessor:      accessor(a.Accessor),
-					DisplayName:   a.DisplayName,
-					Policies:      a.Policies,
-					TokenPolicies: a.TokenPolicies,
-					Metadata:      hashMeta(a.Metadata, hashStr),
-					EntityID:      a.EntityID,
-					TokenType:     a.TokenType,
-					TokenTTL:      int64(a.LeaseDuration / time.Second),
-					NumUses:       a.NumUses,
-				}
-			}
-			warnings = resp.Warnings
-		}
-		e.Response = r
+	if typ == typeResponse && in.Response != nil {
+		warnings = in.Response.Warnings
 	}
-
 	var errMsg string
 	if in.Err != nil {
 		_, errMsg = engines.CodeOf(in.Err)
 	}
 	if !raw && (errMsg != "" || len(warnings) > 0) {
-		s := f.scrubberFor(in, req)
+		hs := w.hs // a copy for the scrubber's hash func, so w stays on the stack
+		s := f.scrubberFor(in, req, hs.hashString)
 		errMsg = s.text(errMsg)
 		if len(warnings) > 0 {
 			scrubbed := make([]string, len(warnings))
-			for i, w := range warnings {
-				scrubbed[i] = s.text(w)
+			for i, wn := range warnings {
+				scrubbed[i] = s.text(wn)
 			}
 			warnings = scrubbed
 		}
 	}
-	e.Error = errMsg
-	if e.Response != nil {
-		e.Response.Warnings = warnings
-	}
 
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&e); err != nil {
-		return nil, fmt.Errorf("encode entry: %w", errUnloggable)
+	var err error
+	first := true
+	dst = append(dst, `,"request":{`...)
+	dst = appendPlain(dst, &first, "id", req.ID)
+	dst = appendPlain(dst, &first, "operation", string(req.Operation))
+	dst = appendPlain(dst, &first, "mount_type", in.MountType)
+	dst = appendPlain(dst, &first, "mount_point", mountPoint)
+	dst = appendPlain(dst, &first, "mount_accessor", mountAccessor)
+	dst = w.appendHashed(dst, &first, "client_token", req.ClientToken)
+	dst = w.appendAccessor(dst, &first, "client_token_accessor", tokenAccessor)
+	dst = appendKey(dst, &first, "namespace")
+	dst = append(dst, `{"id":"root"}`...)
+	dst = appendPlain(dst, &first, "path", path)
+	if dst, err = w.appendData(dst, &first, req.Data); err != nil {
+		return nil, err
 	}
-	b := bytes.TrimRight(buf.Bytes(), "\n")
-	return b[:len(b)-1], nil // drop the closing brace
+	dst = appendPlain(dst, &first, "remote_address", addr)
+	if port != 0 {
+		dst = appendKey(dst, &first, "remote_port")
+		dst = strconv.AppendInt(dst, int64(port), 10)
+	}
+	dst = appendPlain(dst, &first, "forwarded_from", req.ForwardedFrom)
+	dst = append(dst, '}')
+
+	if typ == typeResponse {
+		first = true
+		dst = append(dst, `,"response":{`...)
+		dst = appendPlain(dst, &first, "mount_type", in.MountType)
+		dst = appendPlain(dst, &first, "mount_point", mountPoint)
+		dst = appendPlain(dst, &first, "mount_accessor", mountAccessor)
+		if resp := in.Response; resp != nil {
+			if a := resp.Auth; a != nil {
+				dst = appendKey(dst, &first, "auth")
+				dst = w.appendAuth(dst, authFields{
+					clientToken:   a.ClientToken,
+					accessor:      a.Accessor,
+					displayName:   a.DisplayName,
+					policies:      a.Policies,
+					tokenPolicies: a.TokenPolicies,
+					metadata:      a.Metadata,
+					entityID:      a.EntityID,
+					tokenType:     a.TokenType,
+					ttl:           int64(a.LeaseDuration / time.Second),
+					numUses:       a.NumUses,
+				})
+			}
+			if resp.Secret != nil {
+				dst = appendKey(dst, &first, "secret")
+				dst = append(dst, `{"lease_id":`...)
+				dst = w.appendSecret(dst, resp.Secret.LeaseID)
+				dst = append(dst, '}')
+			}
+			data := resp.Data
+			if f.elideList && req.Operation == engines.ListOperation {
+				data = elideListData(data)
+			}
+			if dst, err = w.appendData(dst, &first, data); err != nil {
+				return nil, err
+			}
+			if len(warnings) > 0 {
+				dst = appendKey(dst, &first, "warnings")
+				dst = appendJSONStrings(dst, warnings)
+			}
+		}
+		dst = append(dst, '}')
+	}
+	if errMsg != "" {
+		dst = append(dst, `,"error":`...)
+		dst = appendJSONString(dst, errMsg)
+	}
+	return dst, nil
 }
 
-// hashMeta returns token metadata with its values hashed: unlike Vault,
-// which logs them as they are, because a client sets them freely (token
-// create's meta) and they may carry anything.
-func hashMeta(m map[string]string, hashStr func(string) string) map[string]string {
+// entryWriter writes the fields of one entry that depend on the device's
+// settings: hashed or raw values, accessors.
+type entryWriter struct {
+	hs           hmacSession
+	raw          bool
+	hmacAccessor bool
+	// recent are the last hashed envelope values and where their JSON
+	// sits in the entry: the client token and the accessor appear in
+	// both the auth and the request block, and are hashed once.
+	recent [2]hashedSpan
+	next   int
+}
+
+// hashedSpan is a value and the span of the entry holding its hash.
+type hashedSpan struct {
+	value      string
+	start, end int
+}
+
+// authFields is an auth block: the caller's token, or the token a
+// response hands out.
+type authFields struct {
+	clientToken, accessor, displayName string
+	policies, tokenPolicies            []string
+	metadata                           map[string]string
+	entityID, tokenType                string
+	ttl                                int64
+	issueTime                          time.Time
+	numUses                            int
+}
+
+// appendAuth appends an auth object. Token metadata values are hashed,
+// unlike Vault, which logs them as they are: a client sets them freely
+// (token create's meta) and they may carry anything.
+func (w *entryWriter) appendAuth(dst []byte, a authFields) []byte {
+	first := true
+	dst = append(dst, '{')
+	dst = w.appendHashed(dst, &first, "client_token", a.clientToken)
+	dst = w.appendAccessor(dst, &first, "accessor", a.accessor)
+	dst = appendPlain(dst, &first, "display_name", a.displayName)
+	if len(a.policies) > 0 {
+		dst = appendKey(dst, &first, "policies")
+		dst = appendJSONStrings(dst, a.policies)
+	}
+	if len(a.tokenPolicies) > 0 {
+		dst = appendKey(dst, &first, "token_policies")
+		dst = appendJSONStrings(dst, a.tokenPolicies)
+	}
+	if len(a.metadata) > 0 {
+		dst = appendKey(dst, &first, "metadata")
+		var buf [8]keyValue[string]
+		dst = append(dst, '{')
+		for i, kv := range sortedEntries(buf[:0], a.metadata) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, kv.k)
+			dst = append(dst, ':')
+			dst = w.appendSecret(dst, kv.v)
+		}
+		dst = append(dst, '}')
+	}
+	dst = appendPlain(dst, &first, "entity_id", a.entityID)
+	dst = appendPlain(dst, &first, "token_type", a.tokenType)
+	if a.ttl != 0 {
+		dst = appendKey(dst, &first, "token_ttl")
+		dst = strconv.AppendInt(dst, a.ttl, 10)
+	}
+	if !a.issueTime.IsZero() {
+		// RFC 3339 text has nothing JSON escapes.
+		dst = appendKey(dst, &first, "token_issue_time")
+		dst = append(dst, '"')
+		dst = a.issueTime.UTC().AppendFormat(dst, time.RFC3339)
+		dst = append(dst, '"')
+	}
+	if a.numUses != 0 {
+		dst = appendKey(dst, &first, "num_uses")
+		dst = strconv.AppendInt(dst, int64(a.numUses), 10)
+	}
+	return append(dst, '}')
+}
+
+// appendSecret appends a token, accessor, lease ID or metadata value as
+// a JSON string: its HMAC, or itself when raw or empty.
+func (w *entryWriter) appendSecret(dst []byte, s string) []byte {
+	if s == "" || w.raw {
+		return appendJSONString(dst, s)
+	}
+	for _, r := range w.recent {
+		if r.end > 0 && r.value == s {
+			return append(dst, dst[r.start:r.end]...)
+		}
+	}
+	start := len(dst)
+	dst = w.hs.appendString(dst, s)
+	w.recent[w.next] = hashedSpan{value: s, start: start, end: len(dst)}
+	w.next ^= 1
+	return dst
+}
+
+// appendHashed appends the field key with appendSecret's value, unless s
+// is empty.
+func (w *entryWriter) appendHashed(dst []byte, first *bool, key, s string) []byte {
+	if s == "" {
+		return dst
+	}
+	dst = appendKey(dst, first, key)
+	return w.appendSecret(dst, s)
+}
+
+// appendAccessor is appendHashed for a token accessor: kept as it is
+// with hmac_accessor=false.
+func (w *entryWriter) appendAccessor(dst []byte, first *bool, key, s string) []byte {
+	if !w.hmacAccessor {
+		return appendPlain(dst, first, key, s)
+	}
+	return w.appendHashed(dst, first, key, s)
+}
+
+// appendData appends a "data" field: every value redacted (hashed even
+// when empty, as Vault does), or the data as it is when raw. A nil map
+// leaves the field out.
+func (w *entryWriter) appendData(dst []byte, first *bool, m map[string]any) ([]byte, error) {
 	if m == nil {
-		return nil
+		return dst, nil
 	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = hashStr(v)
+	dst = appendKey(dst, first, "data")
+	if w.raw {
+		return appendEncoded(dst, m)
 	}
-	return out
+	return redactor{hs: &w.hs}.appendMap(dst, m)
+}
+
+// appendKey appends the separator before a field (none before the first)
+// and its key, which needs no escaping.
+func appendKey(dst []byte, first *bool, key string) []byte {
+	if !*first {
+		dst = append(dst, ',')
+	}
+	*first = false
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
+}
+
+// appendPlain appends a readable string field, unless s is empty.
+func appendPlain(dst []byte, first *bool, key, s string) []byte {
+	if s == "" {
+		return dst
+	}
+	dst = appendKey(dst, first, key)
+	return appendJSONString(dst, s)
 }
 
 // scrubberFor collects the values an error or warning could echo: every
 // string of the request and response data, and the tokens.
-func (f *formatter) scrubberFor(in *Input, req *engines.Request) *scrubber {
+func (f *formatter) scrubberFor(in *Input, req *engines.Request, hash func(string) string) *scrubber {
 	values := collectStrings(nil, req.Data)
 	if req.ClientToken != "" {
 		values = append(values, req.ClientToken)
@@ -319,7 +401,7 @@ func (f *formatter) scrubberFor(in *Input, req *engines.Request) *scrubber {
 			values = append(values, resp.Secret.LeaseID)
 		}
 	}
-	return newScrubber(f.h.hashString, values)
+	return newScrubber(hash, values)
 }
 
 // elideListData returns a copy of a list response's data with "keys" (and

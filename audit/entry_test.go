@@ -56,21 +56,84 @@ func refHMAC(salt []byte, s string) string {
 }
 
 func TestHasherMatchesCryptoHMAC(t *testing.T) {
-	for _, n := range []int{16, 32, 64, 65, 200} {
-		key := make([]byte, n)
-		for i := range key {
-			key[i] = byte(i * 7)
-		}
-		h := newHasher(key)
-		for _, s := range []string{"", "a", "hunter2", strings.Repeat("x", 1000)} {
-			if got, want := h.hashString(s), refHMAC(key, s); got != want {
-				t.Fatalf("key %d, %q: got %s want %s", n, s, got, want)
+	for _, saveStates := range []bool{true, false} {
+		for _, n := range []int{16, 32, 64, 65, 200} {
+			key := make([]byte, n)
+			for i := range key {
+				key[i] = byte(i * 7)
+			}
+			h := newHasherWith(key, saveStates)
+			if h.states != saveStates {
+				t.Fatalf("states = %v, want %v", h.states, saveStates)
+			}
+			for _, s := range []string{"", "a", "hunter2", strings.Repeat("x", 255), strings.Repeat("y", 256), strings.Repeat("z", 1000)} {
+				if got, want := h.hashString(s), refHMAC(key, s); got != want {
+					t.Fatalf("key %d, %q: got %s want %s", n, s, got, want)
+				}
+				var sum [sha256.Size]byte
+				if !h.sum(&sum, []byte(s[:len(s)/2]), []byte(s[len(s)/2:])) || hmacPrefix+hex.EncodeToString(sum[:]) != refHMAC(key, s) {
+					t.Fatalf("key %d, %q: sum differs", n, s)
+				}
+				hs, ok := h.session()
+				if !ok {
+					t.Fatal("no session")
+				}
+				got := string(hs.appendBytes(hs.appendString(nil, s), []byte(s)))
+				hs.close()
+				if want := `"` + refHMAC(key, s) + `""` + refHMAC(key, s) + `"`; got != want {
+					t.Fatalf("key %d, %q: session got %s want %s", n, s, got, want)
+				}
+			}
+			h.zero()
+			if got := h.hashString("a"); got != redactedUnavailable {
+				t.Fatalf("after zero: %s", got)
+			}
+			var sum [sha256.Size]byte
+			if h.sum(&sum, []byte("a")) {
+				t.Fatal("sum after zero")
+			}
+			if _, ok := h.session(); ok {
+				t.Fatal("session after zero")
+			}
+			if got := string((&hmacSession{}).appendString(nil, "a")); got != `"`+redactedUnavailable+`"` {
+				t.Fatalf("zero session: %s", got)
+			}
+			for _, b := range append(append([]byte{}, h.inner...), h.outer...) {
+				if b != 0 {
+					t.Fatal("key state not zeroed")
+				}
 			}
 		}
+	}
+}
+
+// TestHasherZeroWaitsForSessions checks that zero waits for an open
+// session (an entry being formatted) instead of wiping the key under it.
+func TestHasherZeroWaitsForSessions(t *testing.T) {
+	key := make([]byte, 32)
+	h := newHasher(key)
+	hs, ok := h.session()
+	if !ok {
+		t.Fatal("no session")
+	}
+	zeroed := make(chan struct{})
+	go func() {
 		h.zero()
-		if got := h.hashString("a"); got != redactedUnavailable {
-			t.Fatalf("after zero: %s", got)
-		}
+		close(zeroed)
+	}()
+	// zero is blocked on the session: the hash is still right.
+	if got, want := hs.hashString("v"), refHMAC(key, "v"); got != want {
+		t.Fatalf("got %s want %s", got, want)
+	}
+	select {
+	case <-zeroed:
+		t.Fatal("zero did not wait for the open session")
+	default:
+	}
+	hs.close()
+	<-zeroed
+	if got := h.hashString("v"); got != redactedUnavailable {
+		t.Fatalf("after zero: %s", got)
 	}
 }
 

@@ -10,110 +10,161 @@ import (
 	"time"
 )
 
-// redactor replaces every string value in a structure with its HMAC, as
-// Vault's HashStructure does: map keys stay readable, Go numbers, booleans
-// and times stay as they are, byte slices are hashed as strings, and so
-// are json.Number values (numbers as a client sent them in a JSON body:
-// Vault hashes them too, a PIN is a number). It never mutates its input:
-// it returns new maps and slices.
+// redactor writes a value as JSON with every string replaced by its HMAC,
+// as Vault's HashStructure does: map keys stay readable, Go numbers,
+// booleans and times stay as they are, byte slices are hashed as strings,
+// and so are json.Number values (numbers as a client sent them in a JSON
+// body: Vault hashes them too, a PIN is a number). It only reads its
+// input, and writes in one pass what encoding/json would write for the
+// redacted copy (maps in key order, nil slices as []).
 type redactor struct {
-	hash func(string) string
+	hs *hmacSession
 	// keepNumbers keeps json.Number values: set for values that went
 	// through their JSON form here, whose numbers were Go numbers.
 	keepNumbers bool
 }
 
-// value returns a redacted copy of v. Types it does not know are turned
-// into their JSON form first and then redacted, so an unexpected type
-// errs toward hashing.
-func (r redactor) value(v any) (any, error) {
+// appendValue appends the redacted JSON of v. Types it does not know are
+// turned into their JSON form first and then redacted, so an unexpected
+// type errs toward hashing.
+func (r redactor) appendValue(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
+	case string:
+		return r.hs.appendString(dst, x), nil
+	case map[string]any:
+		return r.appendMap(dst, x)
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = r.appendValue(dst, e); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
 	case json.Number:
 		if r.keepNumbers {
-			return x, nil
+			return appendJSONNumber(dst, x)
 		}
-		return r.hash(string(x)), nil
-	case nil, bool,
-		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
-		float32, float64, time.Duration:
-		return x, nil
-	case string:
-		return r.hash(x), nil
+		return r.hs.appendString(dst, string(x)), nil
+	case nil:
+		return append(dst, "null"...), nil
+	case bool:
+		return strconv.AppendBool(dst, x), nil
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int8:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int16:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int32:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(dst, x, 10), nil
+	case time.Duration:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case uint:
+		return strconv.AppendUint(dst, uint64(x), 10), nil
+	case uint8:
+		return strconv.AppendUint(dst, uint64(x), 10), nil
+	case uint16:
+		return strconv.AppendUint(dst, uint64(x), 10), nil
+	case uint32:
+		return strconv.AppendUint(dst, uint64(x), 10), nil
+	case uint64:
+		return strconv.AppendUint(dst, x, 10), nil
+	case float32:
+		return appendJSONFloat(dst, float64(x), 32)
+	case float64:
+		return appendJSONFloat(dst, x, 64)
 	case []byte:
-		return r.hash(string(x)), nil
+		return r.hs.appendBytes(dst, x), nil
 	case time.Time:
-		return x.Format(time.RFC3339Nano), nil
-	case map[string]any:
-		return r.mapAny(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			rv, err := r.value(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = rv
-		}
-		return out, nil
+		// RFC 3339 text has nothing JSON escapes.
+		dst = append(dst, '"')
+		dst = x.AppendFormat(dst, time.RFC3339Nano)
+		return append(dst, '"'), nil
 	case []string:
-		out := make([]string, len(x))
+		dst = append(dst, '[')
 		for i, e := range x {
-			out[i] = r.hash(e)
-		}
-		return out, nil
-	case map[string]string:
-		out := make(map[string]string, len(x))
-		for k, e := range x {
-			out[k] = r.hash(e)
-		}
-		return out, nil
-	case []map[string]any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			rv, err := r.mapAny(e)
-			if err != nil {
-				return nil, err
+			if i > 0 {
+				dst = append(dst, ',')
 			}
-			out[i] = rv
+			dst = r.hs.appendString(dst, e)
 		}
-		return out, nil
+		return append(dst, ']'), nil
+	case map[string]string:
+		var buf [8]keyValue[string]
+		dst = append(dst, '{')
+		for i, kv := range sortedEntries(buf[:0], x) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, kv.k)
+			dst = append(dst, ':')
+			dst = r.hs.appendString(dst, kv.v)
+		}
+		return append(dst, '}'), nil
+	case []map[string]any:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = r.appendMap(dst, e); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
 	case json.RawMessage:
-		return r.viaJSON(x, false)
+		return r.appendViaJSON(dst, x, false)
 	default:
 		raw, err := json.Marshal(x)
 		if err != nil {
-			return nil, fmt.Errorf("redact a %T value: %w", x, errUnloggable)
+			return dst, fmt.Errorf("redact a %T value: %w", x, errUnloggable)
 		}
-		return r.viaJSON(raw, true)
+		return r.appendViaJSON(dst, raw, true)
 	}
 }
 
-func (r redactor) mapAny(m map[string]any) (map[string]any, error) {
+// appendMap appends the redacted JSON of m, keys in order (null for a nil
+// map).
+func (r redactor) appendMap(dst []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
-		return nil, nil
+		return append(dst, "null"...), nil
 	}
-	out := make(map[string]any, len(m))
-	for k, e := range m {
-		rv, err := r.value(e)
-		if err != nil {
-			return nil, err
+	var buf [8]keyValue[any]
+	dst = append(dst, '{')
+	for i, kv := range sortedEntries(buf[:0], m) {
+		if i > 0 {
+			dst = append(dst, ',')
 		}
-		out[k] = rv
+		dst = appendJSONString(dst, kv.k)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = r.appendValue(dst, kv.v); err != nil {
+			return dst, err
+		}
 	}
-	return out, nil
+	return append(dst, '}'), nil
 }
 
-// viaJSON decodes raw JSON and redacts it; keepNumbers says whether its
-// numbers were Go numbers (a value marshaled here) or client text.
-func (r redactor) viaJSON(raw []byte, keepNumbers bool) (any, error) {
+// appendViaJSON decodes raw JSON and appends it redacted; keepNumbers
+// says whether its numbers were Go numbers (a value marshaled here) or
+// client text.
+func (r redactor) appendViaJSON(dst, raw []byte, keepNumbers bool) ([]byte, error) {
 	r.keepNumbers = keepNumbers
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("redact: %w", errUnloggable)
+		return dst, fmt.Errorf("redact: %w", errUnloggable)
 	}
-	return r.value(v)
+	return r.appendValue(dst, v)
 }
 
 // minScrubLen is the shortest value scrub replaces: shorter values would
