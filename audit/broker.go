@@ -243,10 +243,15 @@ func (b *Broker) log(ctx context.Context, in *Input, typ string) error {
 func (b *Broker) logTo(ctx context.Context, d *device, in *Input, typ string) error {
 	j := newEntryJob()
 	body, err := d.form.appendEntry(j.body, in, typ)
+	// Even a failed entry may have been partly written: keep the buffer
+	// it was written into, so that releasing the job clears it.
+	j.body = body
 	reusable := true
 	if err == nil {
-		j.body = body
 		reusable, err = d.record(ctx, j)
+	} else {
+		j.body = j.body[:0]
+		clear(body[:cap(body)])
 	}
 	if reusable {
 		releaseEntryJob(j)

@@ -93,7 +93,7 @@ func newEntryJob() *job {
 // releaseEntryJob returns j to the pool; only once the loop cannot touch
 // it any more. The buffer is cleared: it held an entry.
 func releaseEntryJob(j *job) {
-	clear(j.body)
+	clear(j.body[:cap(j.body)])
 	if cap(j.body) > maxPooledBody {
 		j.body = nil
 	}
