@@ -12,7 +12,9 @@ import (
 
 // Config describes one node.
 type Config struct {
-	// Dir holds raft.db (log and stable store), fsm.db and snapshots/.
+	// Dir holds the Raft log and stable store, fsm.db and snapshots/. The
+	// log store is raft-wal in raft-wal/ for a new directory; a directory
+	// that already has raft.db (made before raft-wal) keeps raft-boltdb.
 	Dir string
 	// NodeID is the node's stable Raft server ID.
 	NodeID string

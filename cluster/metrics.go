@@ -10,8 +10,9 @@ import (
 
 // The cluster's metrics are process-wide (a process runs one node): the
 // system backend's registry gathers them through Collectors. The Raft
-// log's own fsyncs happen inside raft-boltdb and are not visible here;
-// coffer_fsm_sync_total counts the FSM's checkpoint fsyncs only.
+// log's own fsyncs happen inside the log store (raft-wal or raft-boltdb)
+// and are not visible here; coffer_fsm_sync_total counts the FSM's
+// checkpoint fsyncs only.
 var (
 	commitDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "coffer_raft_commit_duration_seconds",

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Node is one member of a Coffer cluster: it owns the Raft instance, its
@@ -34,7 +31,7 @@ type Node struct {
 
 	raft      *raft.Raft
 	fsm       *fsm.FSM
-	logStore  *raftboltdb.BoltStore
+	logStore  logStore
 	snapshots *raft.FileSnapshotStore
 	transport *raft.NetworkTransport
 
@@ -151,13 +148,12 @@ func (n *Node) openStores() error {
 	if err != nil {
 		return fmt.Errorf("cluster: open fsm: %w", err)
 	}
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(n.cfg.Dir, "raft.db"),
-		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true},
-	})
+	var kind string
+	n.logStore, kind, err = openLogStore(n.cfg.Dir, n.hclogger("wal"))
 	if err != nil {
 		return fmt.Errorf("cluster: open raft log: %w", err)
 	}
+	n.logger.Info("raft log store opened", "store", kind)
 	n.snapshots, err = raft.NewFileSnapshotStoreWithLogger(n.cfg.Dir, 2, n.hclogger("snapshot"))
 	if err != nil {
 		return fmt.Errorf("cluster: open snapshot store: %w", err)
