@@ -49,6 +49,9 @@ type Node struct {
 	// ready is closed-over state: true once this node, as leader, has
 	// applied everything committed before its term (raft.Barrier).
 	ready atomic.Bool
+	// terms counts leadership changes seen by watchLeadership: a write
+	// request's deferred barrier (WriteBarrier) is void if it moved.
+	terms atomic.Uint64
 
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -272,6 +275,7 @@ func (n *Node) watchLeadership() {
 			return
 		case leader := <-ch:
 			n.ready.Store(false)
+			n.terms.Add(1)
 			n.services.stopAll()
 			if !leader {
 				n.logger.Info("lost leadership")

@@ -93,5 +93,11 @@ func (n *Node) Apply(ctx context.Context, ops []fsm.Op) error {
 	if err := fsm.ValidateCommand(ops); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidWrite, err)
 	}
-	return n.commits.submit(ctx, ops)
+	if err := n.commits.submit(ctx, ops); err != nil {
+		return err
+	}
+	if d, ok := ctx.Value(deferredKey{}).(*deferredBarrier); ok {
+		d.committed.Store(true)
+	}
+	return nil
 }

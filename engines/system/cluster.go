@@ -26,6 +26,7 @@ type Cluster interface {
 	Bootstrap(ctx context.Context) error
 	Join() error
 	ReadBarrier(ctx context.Context) (context.Context, error)
+	WriteBarrier(ctx context.Context) (context.Context, func(context.Context) error, error)
 	GetLocal(key string) ([]byte, error)
 	Observe(prefixes []string, fn func(key string))
 	Configuration(ctx context.Context) ([]cluster.Server, error)

@@ -72,15 +72,25 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 		return nil, engines.ErrSealed, false
 	}
 	// One read barrier per request: every read it makes, on the leader or
-	// a standby, sees every write acknowledged before it arrived.
+	// a standby, sees every write acknowledged before it arrived. A write
+	// on the leader defers it: committing proves the reads were current,
+	// and finishBarrier pays for the proof only if nothing was committed.
 	var err error
-	if req.Path == "sys/seal" {
+	finishBarrier := func(context.Context) error { return nil }
+	switch {
+	case req.Path == "sys/seal":
 		// Sealing must work on a node that cannot reach a leader (a
 		// partitioned standby, a leader that lost quorum): the token is
 		// checked against this node's own copy.
 		ctx = cluster.WithoutBarrier(ctx)
-	} else if ctx, err = s.cluster.ReadBarrier(ctx); err != nil {
-		return nil, clientError(err), false
+	case writes(req.Operation):
+		if ctx, finishBarrier, err = s.cluster.WriteBarrier(ctx); err != nil {
+			return nil, clientError(err), false
+		}
+	default:
+		if ctx, err = s.cluster.ReadBarrier(ctx); err != nil {
+			return nil, clientError(err), false
+		}
 	}
 	if err := s.reloadChanged(ctx); err != nil {
 		if errors.Is(err, errReloadSeal) {
@@ -128,6 +138,11 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 	if err == nil {
 		resp, err = s.dispatch(ctx, req, t, tok, acl)
 	}
+	// Whatever the outcome, success or refusal, it leaves only once the
+	// reads behind it are known to be current.
+	if berr := finishBarrier(ctx); berr != nil {
+		resp, err = nil, berr
+	}
 	if standby && (errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrNotStarted)) {
 		// The backend wanted to write: the active node serves the request.
 		resp, err = nil, engines.ErrForward
@@ -144,6 +159,15 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 	}
 	sealAfter = err == nil && in.FullPath == "sys/seal"
 	return resp, err, sealAfter
+}
+
+// writes reports whether an operation is expected to write.
+func writes(op engines.Operation) bool {
+	switch op {
+	case engines.CreateOperation, engines.UpdateOperation, engines.PatchOperation, engines.DeleteOperation:
+		return true
+	}
+	return false
 }
 
 // errAuditFailed is what a client gets when no audit device recorded its
