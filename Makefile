@@ -4,7 +4,7 @@ BIN     := bin/coffer
 PKGS    := ./...
 UNIT    := $(shell $(GO) list ./... 2>/dev/null | grep -v /integration)
 
-.PHONY: all build run cluster chaos scale test test-unit test-integration lint fmt vet bench fuzz deps clean
+.PHONY: all build run cluster chaos scale loadtest test test-unit test-integration lint fmt vet bench fuzz deps clean
 
 all: build
 
@@ -29,6 +29,13 @@ chaos:
 ## latency during the revocation wave, unseal time (see BENCHMARKS.md).
 scale:
 	COFFER_SCALE=100000 $(GO) test -count=1 -run LeaseScale -v -timeout 20m ./bench/
+
+## loadtest: the over-the-wire figures of BENCHMARKS.md: coffer bench against
+## one node, one node with a file audit device, and three nodes.
+loadtest: build
+	./scripts/loadtest single
+	./scripts/loadtest single audit
+	./scripts/loadtest cluster
 
 ## test: unit tests (with the race detector) then process-level integration tests.
 test: deps test-unit test-integration
