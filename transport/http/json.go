@@ -1,11 +1,10 @@
 package http
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+
+	"coffer/engines/jsonobj"
 )
 
 // Limits bound what one request body may contain.
@@ -48,110 +47,34 @@ var (
 )
 
 // decodeBody parses a JSON object from body in one pass, enforcing the
-// limits as it goes, with numbers kept as json.Number. An empty body is an
-// empty object.
+// limits as it goes, with numbers kept as json.Number. An empty body or a
+// bare null (what clients send for "no data") is an empty object; any
+// other value that is not an object is errNotObject.
 func decodeBody(body []byte, lim Limits) (map[string]any, error) {
-	// An empty body and a bare null (what clients send for "no data") are
-	// both an empty object.
-	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == "null" {
-		return map[string]any{}, nil
+	data, err := jsonobj.Decode(body, jsonobj.Limits{
+		MaxDepth:       lim.MaxDepth,
+		MaxStringBytes: lim.MaxStringBytes,
+		MaxEntries:     lim.MaxEntries,
+		MaxValues:      lim.MaxValues,
+	})
+	if err == nil {
+		return data, nil
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	p := &boundedParser{d: d, lim: lim}
-	v, err := p.value(0)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, fmt.Errorf("http: unexpected data after the JSON value")
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
+	if errors.Is(err, jsonobj.ErrNotObject) {
 		return nil, errNotObject
 	}
-	return obj, nil
+	var jerr *jsonobj.Error
+	if errors.As(err, &jerr) {
+		return nil, &bodyError{err: jerr}
+	}
+	return nil, fmt.Errorf("http: decode body: %w", err)
 }
 
-type boundedParser struct {
-	d      *json.Decoder
-	lim    Limits
-	values int
-}
+// bodyError is a refused body in the words clients see after "failed to
+// parse JSON input: ", e.g. "http: JSON nested deeper than 300". Its text
+// holds no bytes of the body.
+type bodyError struct{ err *jsonobj.Error }
 
-func (p *boundedParser) value(depth int) (any, error) {
-	if p.values++; p.values > p.lim.MaxValues {
-		return nil, fmt.Errorf("http: JSON body with more than %d values", p.lim.MaxValues)
-	}
-	tok, err := p.d.Token()
-	if err != nil {
-		return nil, fmt.Errorf("http: malformed JSON: %w", err)
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if depth+1 > p.lim.MaxDepth {
-			return nil, fmt.Errorf("http: JSON nested deeper than %d", p.lim.MaxDepth)
-		}
-		switch t {
-		case '{':
-			return p.object(depth + 1)
-		case '[':
-			return p.array(depth + 1)
-		}
-		return nil, fmt.Errorf("http: malformed JSON: unexpected %v", t)
-	case string:
-		if len(t) > p.lim.MaxStringBytes {
-			return nil, fmt.Errorf("http: JSON string longer than %d bytes", p.lim.MaxStringBytes)
-		}
-		return t, nil
-	default:
-		return t, nil
-	}
-}
+func (e *bodyError) Error() string { return "http: " + e.err.Reason }
 
-func (p *boundedParser) object(depth int) (map[string]any, error) {
-	out := map[string]any{}
-	for p.d.More() {
-		tok, err := p.d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("http: malformed JSON: %w", err)
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("http: malformed JSON: object key is not a string")
-		}
-		if len(key) > p.lim.MaxStringBytes {
-			return nil, fmt.Errorf("http: JSON key longer than %d bytes", p.lim.MaxStringBytes)
-		}
-		if len(out) >= p.lim.MaxEntries {
-			return nil, fmt.Errorf("http: JSON object with more than %d entries", p.lim.MaxEntries)
-		}
-		v, err := p.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		out[key] = v
-	}
-	if _, err := p.d.Token(); err != nil {
-		return nil, fmt.Errorf("http: malformed JSON: %w", err)
-	}
-	return out, nil
-}
-
-func (p *boundedParser) array(depth int) ([]any, error) {
-	out := []any{}
-	for p.d.More() {
-		if len(out) >= p.lim.MaxEntries {
-			return nil, fmt.Errorf("http: JSON array with more than %d elements", p.lim.MaxEntries)
-		}
-		v, err := p.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	if _, err := p.d.Token(); err != nil {
-		return nil, fmt.Errorf("http: malformed JSON: %w", err)
-	}
-	return out, nil
-}
+func (e *bodyError) Unwrap() error { return e.err }
