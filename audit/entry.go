@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"coffer/engines"
+	"coffer/engines/jsonobj"
 )
 
 // Input is one request or response to record. The broker only reads it:
@@ -281,15 +282,15 @@ func (w *entryWriter) appendAuth(dst []byte, a authFields) []byte {
 	}
 	if len(a.metadata) > 0 {
 		dst = appendKey(dst, &first, "metadata")
-		var buf [8]keyValue[string]
+		var buf [8]jsonobj.KeyValue[string]
 		dst = append(dst, '{')
-		for i, kv := range sortedEntries(buf[:0], a.metadata) {
+		for i, kv := range jsonobj.SortedEntries(buf[:0], a.metadata) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, kv.k)
+			dst = appendJSONString(dst, kv.K)
 			dst = append(dst, ':')
-			dst = w.appendSecret(dst, kv.v)
+			dst = w.appendSecret(dst, kv.V)
 		}
 		dst = append(dst, '}')
 	}

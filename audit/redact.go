@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"coffer/engines/jsonobj"
 )
 
 // redactor writes a value as JSON with every string replaced by its HMAC,
@@ -97,15 +99,15 @@ func (r redactor) appendValue(dst []byte, v any) ([]byte, error) {
 		}
 		return append(dst, ']'), nil
 	case map[string]string:
-		var buf [8]keyValue[string]
+		var buf [8]jsonobj.KeyValue[string]
 		dst = append(dst, '{')
-		for i, kv := range sortedEntries(buf[:0], x) {
+		for i, kv := range jsonobj.SortedEntries(buf[:0], x) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, kv.k)
+			dst = appendJSONString(dst, kv.K)
 			dst = append(dst, ':')
-			dst = r.hs.appendString(dst, kv.v)
+			dst = r.hs.appendString(dst, kv.V)
 		}
 		return append(dst, '}'), nil
 	case []map[string]any:
@@ -137,16 +139,16 @@ func (r redactor) appendMap(dst []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
-	var buf [8]keyValue[any]
+	var buf [8]jsonobj.KeyValue[any]
 	dst = append(dst, '{')
-	for i, kv := range sortedEntries(buf[:0], m) {
+	for i, kv := range jsonobj.SortedEntries(buf[:0], m) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, kv.k)
+		dst = appendJSONString(dst, kv.K)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = r.appendValue(dst, kv.v); err != nil {
+		if dst, err = r.appendValue(dst, kv.V); err != nil {
 			return dst, err
 		}
 	}

@@ -1,5 +1,6 @@
-// Package jsonobj decodes a JSON object into map[string]any in one pass,
-// to exactly what encoding/json with UseNumber decodes, under optional limits.
+// Package jsonobj decodes JSON objects into map[string]any and appends
+// plain values as JSON, byte for byte as encoding/json would, in one pass
+// and without reflection.
 package jsonobj
 
 import "bytes"

@@ -1,11 +1,13 @@
 package http
 
 import (
-	"encoding/json"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"coffer/engines"
+	"coffer/engines/jsonobj"
 )
 
 // envelope is Vault's response body for logical requests.
@@ -53,11 +55,97 @@ func newEnvelope(id, mountType string, resp *engines.Response) *envelope {
 	return env
 }
 
+// writeJSON answers status with v as JSON, byte for byte what
+// json.Encoder writes (HTML-escaped, one trailing newline). The logical
+// envelope and the plain values backends answer with are written without
+// reflection (engines/jsonobj); other types go through encoding/json. A
+// value that cannot be encoded is a 500, never a truncated body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	bp := respBufs.Get().(*[]byte)
+	defer func() {
+		// Responses carry secrets: nothing stays in the pool.
+		clear((*bp)[:cap(*bp)])
+		if cap(*bp) <= maxPooledResponse {
+			respBufs.Put(bp)
+		}
+	}()
+	var err error
+	if env, ok := v.(*envelope); ok {
+		*bp, err = appendEnvelope((*bp)[:0], env)
+	} else {
+		*bp, err = jsonobj.AppendValue((*bp)[:0], v, true)
+	}
+	if err != nil {
+		status, *bp = http.StatusInternalServerError, append((*bp)[:0], `{"errors":["internal error"]}`...)
+	}
+	*bp = append(*bp, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(*bp)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(*bp)
+}
+
+// maxPooledResponse: larger response buffers are left to the collector.
+const maxPooledResponse = 64 << 10
+
+var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendEnvelope writes env with encoding/json's field order and rules.
+func appendEnvelope(dst []byte, env *envelope) ([]byte, error) {
+	var err error
+	dst = append(dst, `{"request_id":`...)
+	dst = jsonobj.AppendString(dst, env.RequestID, true)
+	dst = append(dst, `,"lease_id":`...)
+	dst = jsonobj.AppendString(dst, env.LeaseID, true)
+	dst = append(dst, `,"renewable":`...)
+	dst = strconv.AppendBool(dst, env.Renewable)
+	dst = append(dst, `,"lease_duration":`...)
+	dst = strconv.AppendInt(dst, env.LeaseDuration, 10)
+	dst = append(dst, `,"data":`...)
+	if dst, err = jsonobj.AppendValue(dst, env.Data, true); err != nil {
+		return dst, err
+	}
+	dst = append(dst, `,"wrap_info":`...)
+	if dst, err = jsonobj.AppendValue(dst, env.WrapInfo, true); err != nil {
+		return dst, err
+	}
+	dst = append(dst, `,"warnings":`...)
+	dst = jsonobj.AppendStrings(dst, env.Warnings, true)
+	dst = append(dst, `,"auth":`...)
+	if a := env.Auth; a == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, `{"client_token":`...)
+		dst = jsonobj.AppendString(dst, a.ClientToken, true)
+		dst = append(dst, `,"accessor":`...)
+		dst = jsonobj.AppendString(dst, a.Accessor, true)
+		dst = append(dst, `,"policies":`...)
+		dst = jsonobj.AppendStrings(dst, a.Policies, true)
+		dst = append(dst, `,"token_policies":`...)
+		dst = jsonobj.AppendStrings(dst, a.TokenPolicies, true)
+		dst = append(dst, `,"metadata":`...)
+		if dst, err = jsonobj.AppendValue(dst, a.Metadata, true); err != nil {
+			return dst, err
+		}
+		dst = append(dst, `,"lease_duration":`...)
+		dst = strconv.AppendInt(dst, a.LeaseDuration, 10)
+		dst = append(dst, `,"renewable":`...)
+		dst = strconv.AppendBool(dst, a.Renewable)
+		dst = append(dst, `,"entity_id":`...)
+		dst = jsonobj.AppendString(dst, a.EntityID, true)
+		dst = append(dst, `,"token_type":`...)
+		dst = jsonobj.AppendString(dst, a.TokenType, true)
+		dst = append(dst, `,"orphan":`...)
+		dst = strconv.AppendBool(dst, a.Orphan)
+		dst = append(dst, `,"num_uses":`...)
+		dst = strconv.AppendInt(dst, int64(a.NumUses), 10)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `,"mount_type":`...)
+	dst = jsonobj.AppendString(dst, env.MountType, true)
+	return append(dst, '}'), nil
 }
 
 // writeError answers with Vault's {"errors": [...]} shape. Only the
