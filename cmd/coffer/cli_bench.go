@@ -165,6 +165,10 @@ func runBench(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			env.cleanup = nil
 			return
 		}
+		// Clean-up can take long (disabling an auth method revokes every
+		// token its logins made): the per-operation timeout does not apply.
+		// The workers are done, so nothing else uses the client now.
+		client.timeout = max(client.timeout, 5*time.Minute)
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		if err := env.runCleanup(cctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"coffer/engines"
 )
@@ -65,37 +66,70 @@ func (s *Store) RevokeByPath(ctx context.Context, prefix string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("token: revoke by path: list tokens: %w", err)
 	}
-	revoked := 0
-	var errs []error
-	failed := 0
-	for _, key := range keys {
-		if err := ctx.Err(); err != nil {
-			return revoked, err
-		}
-		r, err := s.read(ctx, key)
-		if err == nil && (r == nil || !strings.HasPrefix(r.Path, prefix)) {
-			continue
-		}
-		if err == nil {
-			err = s.revokeKey(ctx, key, revokeTree)
-		}
-		if errors.Is(err, engines.ErrSealed) {
-			return revoked, err
-		}
-		if err != nil {
-			failed++
-			if len(errs) < 8 {
-				errs = append(errs, err)
+	// Revocations run revokeByPathWorkers at a time, so their Raft writes
+	// share log entries (group commit) instead of paying a commit each in
+	// turn: disabling a method with a hundred thousand tokens takes
+	// seconds, not minutes.
+	var (
+		mu      sync.Mutex
+		revoked int
+		failed  int
+		errs    []error
+		sealed  error
+	)
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range revokeByPathWorkers {
+		wg.Go(func() {
+			for key := range work {
+				r, err := s.read(ctx, key)
+				if err == nil && (r == nil || !strings.HasPrefix(r.Path, prefix)) {
+					continue
+				}
+				if err == nil {
+					err = s.revokeKey(ctx, key, revokeTree)
+				}
+				mu.Lock()
+				switch {
+				case errors.Is(err, engines.ErrSealed):
+					sealed = err
+				case err != nil:
+					failed++
+					if len(errs) < 8 {
+						errs = append(errs, err)
+					}
+				default:
+					revoked++
+				}
+				mu.Unlock()
 			}
-			continue
+		})
+	}
+	for _, key := range keys {
+		mu.Lock()
+		stop := sealed != nil
+		mu.Unlock()
+		if stop || ctx.Err() != nil {
+			break
 		}
-		revoked++
+		work <- key
+	}
+	close(work)
+	wg.Wait()
+	if sealed != nil {
+		return revoked, sealed
+	}
+	if err := ctx.Err(); err != nil {
+		return revoked, err
 	}
 	if failed > 0 {
 		return revoked, fmt.Errorf("token: revoke by path: %d tokens left: %w", failed, errors.Join(errs...))
 	}
 	return revoked, nil
 }
+
+// revokeByPathWorkers is how many revocations RevokeByPath runs at once.
+const revokeByPathWorkers = 16
 
 // revokeKey marks the record at key as being revoked (which kills it at
 // once) and then does the work: children first, the token last. A tree
