@@ -61,14 +61,14 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 ## bench: Go benchmarks of every layer (barrier, FSM ApplyBatch, Raft commit,
-## ACL, token lookup, audit formatting, KV records, the whole HTTP read and
+## ACL, token lookup, audit formatting, KV records, JSON, the whole HTTP read and
 ## write path in process), with -benchmem, in benchstat's input format:
 ## `make bench BENCH_COUNT=6 > old.txt`, change, `> new.txt`, then
 ## `benchstat old.txt new.txt`. BENCH_FILTER narrows it (a -bench regexp).
 BENCH_COUNT  ?= 1
 BENCH_TIME   ?= 1s
 BENCH_FILTER ?= .
-BENCH_PKGS   := ./seal/ ./fsm/ ./cluster/ ./engines/policy/ ./engines/token/ ./engines/kv/ ./audit/ ./bench/
+BENCH_PKGS   := ./seal/ ./fsm/ ./cluster/ ./engines/policy/ ./engines/token/ ./engines/kv/ ./engines/jsonobj/ ./audit/ ./bench/
 bench:
 	@$(GO) test -run '^$$' -bench '$(BENCH_FILTER)' -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) $(BENCH_PKGS)
 
