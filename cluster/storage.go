@@ -97,7 +97,7 @@ func (n *Node) Apply(ctx context.Context, ops []fsm.Op) error {
 		return err
 	}
 	if d, ok := ctx.Value(deferredKey{}).(*deferredBarrier); ok {
-		d.committed.Store(true)
+		d.commitSeen()
 	}
 	return nil
 }

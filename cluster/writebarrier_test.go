@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 func TestWriteBarrier(t *testing.T) {
@@ -65,5 +67,48 @@ func TestWriteBarrierSoleVoter(t *testing.T) {
 	}
 	if err := finish(wctx); err != nil {
 		t.Fatalf("finish: %v", err)
+	}
+}
+
+// transferLeadership moves leadership from node from to node to and waits
+// until to serves as leader.
+func transferLeadership(t *testing.T, tc *testCluster, from, to int) {
+	t.Helper()
+	n := tc.nodes[to]
+	if err := tc.nodes[from].raft.LeadershipTransferToServer(raft.ServerID(n.cfg.NodeID), raft.ServerAddress(n.RaftAddr())).Error(); err != nil {
+		t.Fatalf("transfer leadership %d -> %d: %v", from, to, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !n.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d did not become leader", to)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A request that started as leader, lost leadership (another leader
+// acknowledged a write meanwhile) and got it back commits in a later term:
+// that commit proves nothing about its earlier reads, so finish must fail.
+func TestWriteBarrierReelection(t *testing.T) {
+	tc := mustCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := tc.leader(t, -1)
+	b := (a + 1) % 3
+	wctx, finish, err := tc.nodes[a].WriteBarrier(ctx)
+	if err != nil {
+		t.Fatalf("write barrier: %v", err)
+	}
+	transferLeadership(t, tc, a, b)
+	if err := tc.nodes[b].Put(ctx, "k", []byte("from the other leader")); err != nil {
+		t.Fatalf("put on the other leader: %v", err)
+	}
+	transferLeadership(t, tc, b, a)
+	if err := tc.nodes[a].Put(wctx, "mine", []byte("x")); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	if err := finish(wctx); err == nil {
+		t.Fatal("a commit in a later term passed for reads made before the leadership changed hands")
 	}
 }

@@ -471,3 +471,18 @@ func TestClusterJoinNeedsTheSeal(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// sys/step-down through the stock client: the leader answers success (it
+// gives up leadership, so it must not owe a leadership proof afterwards)
+// and another node takes over.
+func TestClusterStepDown(t *testing.T) {
+	c := startCluster(t, 3)
+	old := c.WaitLeader()
+	if err := c.Client(old).Sys().StepDown(); err != nil {
+		t.Fatalf("step-down on the leader: %v", err)
+	}
+	c.waitFor(30*time.Second, "another node active", func() bool {
+		l := c.Leader()
+		return l >= 0 && l != old
+	})
+}

@@ -83,7 +83,9 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 		// partitioned standby, a leader that lost quorum): the token is
 		// checked against this node's own copy.
 		ctx = cluster.WithoutBarrier(ctx)
-	case writes(req.Operation):
+	case writes(req.Operation) && req.Path != "sys/step-down":
+		// (A step-down succeeds by giving up leadership: it cannot prove
+		// anything afterwards, so it takes the ordinary barrier first.)
 		if ctx, finishBarrier, err = s.cluster.WriteBarrier(ctx); err != nil {
 			return nil, clientError(err), false
 		}
