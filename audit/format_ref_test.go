@@ -13,10 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"coffer/engines"
@@ -187,7 +183,7 @@ func (f *refFormatter) format(in *Input, typ string) ([]byte, error) {
 	if mountPoint == "" {
 		mountPoint = req.MountPoint
 	}
-	addr, port := refSplitRemote(req.RemoteAddr)
+	addr, port := splitRemote(req.RemoteAddr)
 	reqData, err := dataOf(req.Data)
 	if err != nil {
 		return nil, err
@@ -214,7 +210,7 @@ func (f *refFormatter) format(in *Input, typ string) ([]byte, error) {
 		if resp := in.Response; resp != nil {
 			data := resp.Data
 			if f.elideList && req.Operation == engines.ListOperation {
-				data = refElideListData(data)
+				data = elideListData(data)
 			}
 			if r.Data, err = dataOf(data); err != nil {
 				return nil, err
@@ -287,13 +283,13 @@ func refHashMeta(m map[string]string, hashStr func(string) string) map[string]st
 
 // scrubberFor collects the values an error or warning could echo: every
 // string of the request and response data, and the tokens.
-func (f *refFormatter) scrubberFor(in *Input, req *engines.Request) *refScrubber {
-	values := refCollectStrings(nil, req.Data)
+func (f *refFormatter) scrubberFor(in *Input, req *engines.Request) *scrubber {
+	values := collectStrings(nil, req.Data)
 	if req.ClientToken != "" {
 		values = append(values, req.ClientToken)
 	}
 	if resp := in.Response; resp != nil {
-		values = refCollectStrings(values, resp.Data)
+		values = collectStrings(values, resp.Data)
 		if resp.Auth != nil && resp.Auth.ClientToken != "" {
 			values = append(values, resp.Auth.ClientToken)
 		}
@@ -301,41 +297,7 @@ func (f *refFormatter) scrubberFor(in *Input, req *engines.Request) *refScrubber
 			values = append(values, resp.Secret.LeaseID)
 		}
 	}
-	return refNewScrubber(f.hashString, values)
-}
-
-// elideListData returns a copy of a list response's data with "keys" (and
-// "key_info") replaced by their number of elements, as Vault's
-// elide_list_responses does.
-func refElideListData(data map[string]any) map[string]any {
-	if data == nil {
-		return nil
-	}
-	out := make(map[string]any, len(data))
-	for k, v := range data {
-		out[k] = v
-	}
-	if n, ok := refLenOf(data["keys"]); ok {
-		out["keys"] = n
-	}
-	if n, ok := refLenOf(data["key_info"]); ok {
-		out["key_info"] = n
-	}
-	return out
-}
-
-func refLenOf(v any) (int, bool) {
-	switch x := v.(type) {
-	case []string:
-		return len(x), true
-	case []any:
-		return len(x), true
-	case map[string]any:
-		return len(x), true
-	case map[string]string:
-		return len(x), true
-	}
-	return 0, false
+	return newScrubber(f.hashString, values)
 }
 
 // refRedactor replaces every string value in a structure with its HMAC, as
@@ -442,98 +404,4 @@ func (r refRedactor) viaJSON(raw []byte, keepNumbers bool) (any, error) {
 		return nil, fmt.Errorf("redact: %w", errUnloggable)
 	}
 	return r.value(v)
-}
-
-// refMinScrubLen is the shortest value scrub replaces: shorter values would
-// turn ordinary words of a message into hashes and hide nothing of worth.
-const refMinScrubLen = 4
-
-// scrubber replaces, inside free text (error messages, warnings), every
-// occurrence of a string the request or response carried, with its HMAC.
-// Vault logs errors verbatim, but an error such as `error converting input
-// for field "ttl": parsing "<value>"` echoes what the client sent.
-type refScrubber struct {
-	hash   func(string) string
-	values []string // longest first: the longest match wins
-}
-
-// collectStrings appends every string (and []byte) value found in v.
-func refCollectStrings(dst []string, v any) []string {
-	switch x := v.(type) {
-	case string:
-		if len(x) >= refMinScrubLen {
-			dst = append(dst, x)
-		}
-	case []byte:
-		if len(x) >= refMinScrubLen {
-			dst = append(dst, string(x))
-		}
-	case json.Number:
-		if len(x) >= refMinScrubLen {
-			dst = append(dst, string(x))
-		}
-	case map[string]any:
-		for _, e := range x {
-			dst = refCollectStrings(dst, e)
-		}
-	case []any:
-		for _, e := range x {
-			dst = refCollectStrings(dst, e)
-		}
-	case []string:
-		for _, e := range x {
-			dst = refCollectStrings(dst, e)
-		}
-	case map[string]string:
-		for _, e := range x {
-			dst = refCollectStrings(dst, e)
-		}
-	case []map[string]any:
-		for _, e := range x {
-			dst = refCollectStrings(dst, e)
-		}
-	}
-	return dst
-}
-
-func refNewScrubber(hash func(string) string, values []string) *refScrubber {
-	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
-	return &refScrubber{hash: hash, values: values}
-}
-
-// text returns t with every known value, and its Go-quoted form (errors
-// often print values with %q), replaced by the value's HMAC, in one pass
-// over the original text so a replacement is never rescanned.
-func (s *refScrubber) text(t string) string {
-	var pairs []string
-	for _, v := range s.values {
-		h := ""
-		if strings.Contains(t, v) {
-			h = s.hash(v)
-			pairs = append(pairs, v, h)
-		}
-		q := strconv.Quote(v)
-		if q = q[1 : len(q)-1]; q != v && strings.Contains(t, q) {
-			if h == "" {
-				h = s.hash(v)
-			}
-			pairs = append(pairs, q, h)
-		}
-	}
-	if pairs == nil {
-		return t
-	}
-	return strings.NewReplacer(pairs...).Replace(t)
-}
-
-func refSplitRemote(addr string) (string, int) {
-	host, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, 0
-	}
-	port, err := strconv.Atoi(p)
-	if err != nil {
-		return addr, 0
-	}
-	return host, port
 }

@@ -260,38 +260,35 @@ func appendValue(dst []byte, v any, html bool, depth int) ([]byte, error) {
 		}
 		return append(dst, ']'), nil
 	case map[string]any:
-		if t == nil {
-			return append(dst, "null"...), nil
-		}
-		var buf [16]KeyValue[any]
-		dst = append(dst, '{')
-		for i, kv := range SortedEntries(buf[:0], t) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = AppendString(dst, kv.K, html)
-			dst = append(dst, ':')
-			var err error
-			if dst, err = appendValue(dst, kv.V, html, depth+1); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, '}'), nil
+		return appendMap(dst, t, html, func(dst []byte, v any) ([]byte, error) {
+			return appendValue(dst, v, html, depth+1)
+		})
 	case map[string]string:
-		if t == nil {
-			return append(dst, "null"...), nil
-		}
-		var buf [16]KeyValue[string]
-		dst = append(dst, '{')
-		for i, kv := range SortedEntries(buf[:0], t) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = AppendString(dst, kv.K, html)
-			dst = append(dst, ':')
-			dst = AppendString(dst, kv.V, html)
-		}
-		return append(dst, '}'), nil
+		return appendMap(dst, t, html, func(dst []byte, v string) ([]byte, error) {
+			return AppendString(dst, v, html), nil
+		})
 	}
 	return AppendEncoded(dst, v, html)
+}
+
+// appendMap appends m as a JSON object in key order (null when nil),
+// each value written by value.
+func appendMap[V any](dst []byte, m map[string]V, html bool, value func([]byte, V) ([]byte, error)) ([]byte, error) {
+	if m == nil {
+		return append(dst, "null"...), nil
+	}
+	var buf [16]KeyValue[V]
+	dst = append(dst, '{')
+	for i, kv := range SortedEntries(buf[:0], m) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, kv.K, html)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = value(dst, kv.V); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
 }
