@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"testing"
 
@@ -111,8 +112,18 @@ func TestUnsealWrongKeys(t *testing.T) {
 	if err != nil || st.Progress != 1 {
 		t.Fatalf("first share: %+v %v", st, err)
 	}
-	if _, err := anon.Sys().Unseal(otherInit.KeysB64[1]); err == nil {
-		t.Fatal("a share of another node's key unsealed this one")
+	// A share of the other node's key at another x-coordinate than the
+	// first one (the last byte): one at the same x is refused before any
+	// combination, without resetting the progress.
+	foreign := ""
+	for _, k := range otherInit.KeysB64 {
+		if shareX(t, k) != shareX(t, init.KeysB64[0]) {
+			foreign = k
+			break
+		}
+	}
+	if _, err := anon.Sys().Unseal(foreign); statusOf(err) != http.StatusBadRequest {
+		t.Fatalf("a share of another node's key: want 400, got %v", err)
 	}
 	st, err = anon.Sys().SealStatus()
 	if err != nil || !st.Sealed || st.Progress != 0 {
@@ -126,4 +137,14 @@ func TestUnsealWrongKeys(t *testing.T) {
 		t.Fatalf("reset: %+v %v", st, err)
 	}
 	mustUnseal(t, anon, init.KeysB64[1:3])
+}
+
+// shareX is the x-coordinate of a base64 unseal share (its last byte).
+func shareX(t *testing.T, b64 string) byte {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) == 0 {
+		t.Fatalf("decode share: %v", err)
+	}
+	return raw[len(raw)-1]
 }
