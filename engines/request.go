@@ -20,6 +20,10 @@ const (
 	ListOperation   Operation = "list"
 )
 
+// Writes reports whether the operation is expected to change state
+// (anything but a read or a list): such a request runs on the active node.
+func (o Operation) Writes() bool { return o != ReadOperation && o != ListOperation }
+
 // Request is one API call as a backend sees it.
 type Request struct {
 	// ID is the request's unique id, echoed as request_id.

@@ -206,7 +206,7 @@ func (s *System) MustForward(path string, op engines.Operation) bool {
 	if !s.active.Load() {
 		return true
 	}
-	if op != engines.ReadOperation && op != engines.ListOperation {
+	if op.Writes() {
 		return true
 	}
 	// Engines that issue leased secrets (database creds) do so on reads:

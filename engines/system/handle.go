@@ -83,7 +83,7 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 		// partitioned standby, a leader that lost quorum): the token is
 		// checked against this node's own copy.
 		ctx = cluster.WithoutBarrier(ctx)
-	case writes(req.Operation) && req.Path != "sys/step-down":
+	case req.Operation.Writes() && req.Path != "sys/step-down":
 		// (A step-down succeeds by giving up leadership: it cannot prove
 		// anything afterwards, so it takes the ordinary barrier first.)
 		if ctx, finishBarrier, err = s.cluster.WriteBarrier(ctx); err != nil {
@@ -161,15 +161,6 @@ func (s *System) handle(ctx context.Context, req *engines.Request) (_ *engines.R
 	}
 	sealAfter = err == nil && in.FullPath == "sys/seal"
 	return resp, err, sealAfter
-}
-
-// writes reports whether an operation is expected to write.
-func writes(op engines.Operation) bool {
-	switch op {
-	case engines.CreateOperation, engines.UpdateOperation, engines.PatchOperation, engines.DeleteOperation:
-		return true
-	}
-	return false
 }
 
 // errAuditFailed is what a client gets when no audit device recorded its
