@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"coffer/engines/enginestest"
 )
 
 // fakeRequest is one request the fake server saw.
@@ -292,24 +294,11 @@ func (f *fakeServer) kv2Route(w http.ResponseWriter, method, p, version string, 
 		if prefix != "" {
 			prefix += "/"
 		}
-		seen := map[string]bool{}
-		for k := range f.kv2 {
-			if rest, ok := strings.CutPrefix(k, prefix); ok && rest != "" {
-				if i := strings.Index(rest, "/"); i >= 0 {
-					rest = rest[:i+1]
-				}
-				seen[rest] = true
-			}
-		}
-		if len(seen) == 0 {
+		keys := enginestest.Children(f.kv2, prefix)
+		if len(keys) == 0 {
 			f.reply(w, 404, map[string]any{"errors": []string{}})
 			return
 		}
-		keys := make([]string, 0, len(seen))
-		for k := range seen {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		f.reply(w, 200, map[string]any{"data": map[string]any{"keys": keys}})
 	case op == "metadata" && method == http.MethodGet:
 		if vs == nil {

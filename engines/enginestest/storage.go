@@ -112,8 +112,16 @@ func (s *Storage) List(_ context.Context, prefix string) ([]string, error) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return Children(s.data, prefix), nil
+}
+
+// Children lists the immediate children of prefix among data's keys as
+// Storage.List answers: names relative to prefix, "dir/" for a child with
+// descendants, sorted, a key equal to prefix excluded. Other in-memory
+// test stores list with it too.
+func Children[V any](data map[string]V, prefix string) []string {
 	seen := map[string]bool{}
-	for k := range s.data {
+	for k := range data {
 		rest, ok := strings.CutPrefix(k, prefix)
 		if !ok || rest == "" {
 			continue
@@ -128,7 +136,7 @@ func (s *Storage) List(_ context.Context, prefix string) ([]string, error) {
 		out = append(out, k)
 	}
 	sort.Strings(out)
-	return out, nil
+	return out
 }
 
 // Put stores a copy of value.

@@ -49,23 +49,7 @@ func (s *memStore) Get(_ context.Context, key string) ([]byte, error) {
 func (s *memStore) List(_ context.Context, prefix string) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	seen := map[string]bool{}
-	for k := range s.data {
-		rest, ok := strings.CutPrefix(k, prefix)
-		if !ok || rest == "" {
-			continue
-		}
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			rest = rest[:i+1]
-		}
-		seen[rest] = true
-	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out, nil
+	return enginestest.Children(s.data, prefix), nil
 }
 
 func (s *memStore) Batch(ctx context.Context, puts map[string][]byte, deletes []string) error {
