@@ -147,12 +147,8 @@ func (b *backend) deleteConfig(ctx context.Context, _ *engines.Request, name str
 // reset closes the connection's pool; the next request reconnects with
 // the stored configuration.
 func (b *backend) reset(ctx context.Context, _ *engines.Request, name string) (*engines.Response, error) {
-	cfg, err := b.loadConfig(ctx, name)
-	if err != nil {
+	if _, err := b.requireConfig(ctx, name); err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, errUnknownConnection(name)
 	}
 	b.resetPool(name)
 	return nil, nil

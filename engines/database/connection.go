@@ -159,6 +159,28 @@ func (b *backend) loadConfig(ctx context.Context, name string) (*dbConfig, error
 	return &c, nil
 }
 
+// requireConfig is loadConfig for a connection that must exist.
+func (b *backend) requireConfig(ctx context.Context, name string) (*dbConfig, error) {
+	cfg, err := b.loadConfig(ctx, name)
+	if err == nil && cfg == nil {
+		err = errUnknownConnection(name)
+	}
+	return cfg, err
+}
+
+// roleConfig is the existing connection a role names, which must list
+// the role among its allowed_roles.
+func (b *backend) roleConfig(ctx context.Context, dbName, role string) (*dbConfig, error) {
+	cfg, err := b.requireConfig(ctx, dbName)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.allows(role) {
+		return nil, engines.BadRequest("%q is not an allowed role", role)
+	}
+	return cfg, nil
+}
+
 // getJSON decodes the entry at key into v, reporting whether it exists.
 func (b *backend) getJSON(ctx context.Context, key string, v any) (bool, error) {
 	raw, err := b.storage.Get(ctx, key)
@@ -198,12 +220,9 @@ func (b *backend) delete(ctx context.Context, key string) error {
 // rotation left a pending one, the pending one is tried and, if it
 // works, promoted: the rotation had reached PostgreSQL before the crash.
 func (b *backend) dialAdmin(ctx context.Context, name string) (*pgx.Conn, error) {
-	cfg, err := b.loadConfig(ctx, name)
+	cfg, err := b.requireConfig(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, errUnknownConnection(name)
 	}
 	conn, err := cfg.connect(ctx, cfg.Username, cfg.Password)
 	if err == nil {
@@ -248,12 +267,9 @@ func (b *backend) pool(ctx context.Context, name string) (*pool, error) {
 	if p, ok := b.pools[name]; ok {
 		return p, nil
 	}
-	cfg, err := b.loadConfig(ctx, name)
+	cfg, err := b.requireConfig(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, errUnknownConnection(name)
 	}
 	p := newPool(func(ctx context.Context) (*pgx.Conn, error) { return b.dialAdmin(ctx, name) },
 		cfg.MaxOpenConnections, cfg.MaxIdleConnections, cfg.MaxConnectionLifetime)

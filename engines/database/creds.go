@@ -27,15 +27,9 @@ func (b *backend) creds(ctx context.Context, req *engines.Request, name string) 
 	if r == nil {
 		return nil, engines.BadRequest("unknown role: %s", name)
 	}
-	cfg, err := b.loadConfig(ctx, r.DBName)
+	cfg, err := b.roleConfig(ctx, r.DBName, name)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, errUnknownConnection(r.DBName)
-	}
-	if !cfg.allows(name) {
-		return nil, engines.BadRequest("%q is not an allowed role", name)
 	}
 
 	ttl, maxTTL := b.roleTTLs(r)

@@ -25,12 +25,9 @@ const defaultRootRotation = `ALTER ROLE "{{name}}" WITH PASSWORD '{{password}}'`
 // current password tries the pending one and promotes it.
 func (b *backend) rotateRoot(ctx context.Context, _ *engines.Request, name string) (*engines.Response, error) {
 	defer b.rootLocks.lock(name)()
-	cfg, err := b.loadConfig(ctx, name)
+	cfg, err := b.requireConfig(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, errUnknownConnection(name)
 	}
 	if cfg.Username == "" {
 		return nil, engines.BadRequest("connection %q has no username to rotate", name)

@@ -55,12 +55,8 @@ func (b *backend) rotateLocked(ctx context.Context, name string, r *staticRole) 
 }
 
 func (b *backend) rotate(ctx context.Context, name string, r *staticRole) error {
-	cfg, err := b.loadConfig(ctx, r.DBName)
-	if err != nil {
+	if _, err := b.requireConfig(ctx, r.DBName); err != nil {
 		return err
-	}
-	if cfg == nil {
-		return errUnknownConnection(r.DBName)
 	}
 	acct, err := b.loadAccount(ctx, name)
 	if err != nil {

@@ -172,15 +172,8 @@ func (b *backend) writeStaticRole(ctx context.Context, req *engines.Request, nam
 	case r.CredentialType != credentialPassword:
 		return nil, engines.BadRequest("unsupported credential_type %q: only %q", r.CredentialType, credentialPassword)
 	}
-	cfg, err := b.loadConfig(ctx, r.DBName)
-	if err != nil {
+	if _, err := b.roleConfig(ctx, r.DBName, name); err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, errUnknownConnection(r.DBName)
-	}
-	if !cfg.allows(name) {
-		return nil, engines.BadRequest("%q is not an allowed role", name)
 	}
 	if err := b.putJSON(ctx, staticRolePrefix+name, &r); err != nil {
 		return nil, err
