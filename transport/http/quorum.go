@@ -110,23 +110,34 @@ func (h *Handler) serveGenerateRootAttempt(w http.ResponseWriter, r *http.Reques
 	}
 }
 
-// serveGenerateRootUpdate serves sys/generate-root/update: one share.
-func (h *Handler) serveGenerateRootUpdate(w http.ResponseWriter, r *http.Request, path string) {
+// quorumShare takes the share and nonce of an update request (PUT or POST,
+// served on the active node: forwarded from a standby), or answers the
+// refusal itself and reports false.
+func (h *Handler) quorumShare(w http.ResponseWriter, r *http.Request, path string) (share []byte, nonce string, ok bool) {
 	if r.Method != http.MethodPut && r.Method != http.MethodPost {
 		writeErrorStatus(w, http.StatusMethodNotAllowed, "unsupported operation")
-		return
+		return nil, "", false
 	}
 	if h.forwardQuorum(w, r, path) {
-		return
+		return nil, "", false
 	}
 	data, err := h.quorumBody(r)
 	if err != nil {
 		h.writeError(w, r, err)
-		return
+		return nil, "", false
 	}
 	share, nonce, msg := shareAndNonce(data)
 	if msg != "" {
 		writeErrorStatus(w, http.StatusBadRequest, msg)
+		return nil, "", false
+	}
+	return share, nonce, true
+}
+
+// serveGenerateRootUpdate serves sys/generate-root/update: one share.
+func (h *Handler) serveGenerateRootUpdate(w http.ResponseWriter, r *http.Request, path string) {
+	share, nonce, ok := h.quorumShare(w, r, path)
+	if !ok {
 		return
 	}
 	st, err := h.node.GenerateRootUpdate(r.Context(), share, nonce)
@@ -203,24 +214,11 @@ func (h *Handler) serveRekeyInit(w http.ResponseWriter, r *http.Request, path st
 // sys/rekey-recovery-key/update: one current share. Below the threshold
 // it answers the status; at it, the new shares, once.
 func (h *Handler) serveRekeyUpdate(w http.ResponseWriter, r *http.Request, path string) {
-	if r.Method != http.MethodPut && r.Method != http.MethodPost {
-		writeErrorStatus(w, http.StatusMethodNotAllowed, "unsupported operation")
-		return
-	}
-	if h.forwardQuorum(w, r, path) {
+	share, nonce, ok := h.quorumShare(w, r, path)
+	if !ok {
 		return
 	}
 	recovery := strings.HasPrefix(path, "sys/rekey-recovery-key/")
-	data, err := h.quorumBody(r)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	share, nonce, msg := shareAndNonce(data)
-	if msg != "" {
-		writeErrorStatus(w, http.StatusBadRequest, msg)
-		return
-	}
 	res, err := h.node.RekeyUpdate(r.Context(), recovery, share, nonce)
 	clear(share)
 	if err != nil {
