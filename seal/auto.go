@@ -77,20 +77,11 @@ type AutoInitResult struct {
 // leaves the barrier unsealed: no operator is needed to unseal.
 func (b *Barrier) InitializeAuto(ctx context.Context, p AutoInitParams, as AutoSeal) (*AutoInitResult, error) {
 	cfg := SealConfig{Type: as.Type(), SecretShares: 1, SecretThreshold: 1, RecoveryShares: p.RecoveryShares, RecoveryThreshold: p.RecoveryThreshold}
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	rawCfg, err := json.Marshal(cfg)
+	rawCfg, err := b.beginInit(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("seal: encode seal config: %w", err)
-	}
-	b.keyringMu.Lock()
-	defer b.keyringMu.Unlock()
-	if ok, err := b.Initialized(ctx); err != nil {
 		return nil, err
-	} else if ok {
-		return nil, ErrAlreadyInitialized
 	}
+	defer b.keyringMu.Unlock()
 	rootKey := make([]byte, keySize)
 	defer clear(rootKey)
 	recoveryKey := make([]byte, keySize)

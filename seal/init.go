@@ -106,6 +106,28 @@ func (b *Barrier) SealConfig(ctx context.Context) (*SealConfig, error) {
 	return decodeSealConfig(raw)
 }
 
+// beginInit validates and encodes cfg for an initialisation and takes the
+// keyring lock, refusing a barrier already initialised. On success the
+// caller holds b.keyringMu and must unlock it.
+func (b *Barrier) beginInit(ctx context.Context, cfg SealConfig) ([]byte, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rawCfg, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("seal: encode seal config: %w", err)
+	}
+	b.keyringMu.Lock()
+	if ok, err := b.Initialized(ctx); err != nil || ok {
+		b.keyringMu.Unlock()
+		if err == nil {
+			err = ErrAlreadyInitialized
+		}
+		return nil, err
+	}
+	return rawCfg, nil
+}
+
 // Initialized reports whether the barrier has been initialised (the seal
 // configuration exists).
 func (b *Barrier) Initialized(ctx context.Context) (bool, error) {
@@ -142,21 +164,11 @@ type InitResult struct {
 // returns; only the shares leave.
 func (b *Barrier) Initialize(ctx context.Context, p InitParams) (*InitResult, error) {
 	cfg := SealConfig{Type: SealTypeShamir, SecretShares: p.SecretShares, SecretThreshold: p.SecretThreshold}
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	rawCfg, err := json.Marshal(cfg)
+	rawCfg, err := b.beginInit(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("seal: encode seal config: %w", err)
-	}
-
-	b.keyringMu.Lock()
-	defer b.keyringMu.Unlock()
-	if ok, err := b.Initialized(ctx); err != nil {
 		return nil, err
-	} else if ok {
-		return nil, ErrAlreadyInitialized
 	}
+	defer b.keyringMu.Unlock()
 
 	unsealKey := make([]byte, keySize)
 	defer clear(unsealKey)
