@@ -1,12 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/hex"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -63,44 +59,19 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	}
 	n.Stop()
 
-	var needles [][]byte
-	addForms := func(secret []byte) {
-		needles = append(needles, secret,
-			[]byte(hex.EncodeToString(secret)),
-			[]byte(base64.StdEncoding.EncodeToString(secret)),
-			[]byte(base64.RawURLEncoding.EncodeToString(secret)))
-	}
+	var secrets [][]byte
 	for _, c := range canaries {
-		addForms([]byte(c))
+		secrets = append(secrets, []byte(c))
 	}
-	addForms([]byte(token))
+	secrets = append(secrets, []byte(token))
 	for _, k := range keys {
 		raw, err := base64.StdEncoding.DecodeString(k)
 		if err != nil {
 			t.Fatalf("decode share: %v", err)
 		}
-		addForms(raw)
+		secrets = append(secrets, raw)
 	}
-	scanned := 0
-	err := filepath.WalkDir(n.Dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		scanned += len(data)
-		for _, needle := range needles {
-			if bytes.Contains(data, needle) {
-				t.Errorf("%s contains a plaintext secret (%d bytes)", path, len(needle))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walk data dir: %v", err)
-	}
+	scanned := scanForPlaintext(t, []string{n.Dir}, secrets)
 	if scanned == 0 {
 		t.Fatal("scanned nothing: the data directory is empty")
 	}
