@@ -140,6 +140,22 @@ func syncDir(dir string) {
 	d.Close()
 }
 
+// openSnapshotArg opens the snapshot file the one argument names, or
+// reports why not and returns false.
+func (c *command) openSnapshotArg() (*os.File, bool) {
+	path := strings.TrimSpace(c.fs.Arg(0))
+	if path == "" {
+		c.errf("Snapshot file name is required")
+		return nil, false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		c.errf("Error opening snapshot file: %s", err)
+		return nil, false
+	}
+	return f, true
+}
+
 // runOperatorRaftSnapshotRestore implements `coffer operator raft snapshot restore`.
 func runOperatorRaftSnapshotRestore(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCommand("operator raft snapshot restore", operatorRaftSnapshotRestoreUsage, 0, stdin, stdout, stderr)
@@ -147,14 +163,8 @@ func runOperatorRaftSnapshotRestore(args []string, stdin io.Reader, stdout, stde
 	if code, ok := c.parseArgs(args, 1, 1); !ok {
 		return code
 	}
-	path := strings.TrimSpace(c.fs.Arg(0))
-	if path == "" {
-		c.errf("Snapshot file name is required")
-		return exitLocal
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		c.errf("Error opening snapshot file: %s", err)
+	f, ok := c.openSnapshotArg()
+	if !ok {
 		return exitLocal
 	}
 	defer f.Close()
@@ -199,14 +209,8 @@ func runOperatorRaftSnapshotInspect(args []string, stdin io.Reader, stdout, stde
 	if code, ok := c.parseArgs(args, 1, 1); !ok {
 		return code
 	}
-	path := strings.TrimSpace(c.fs.Arg(0))
-	if path == "" {
-		c.errf("Snapshot file name is required")
-		return exitLocal
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		c.errf("Error opening snapshot file: %s", err)
+	f, ok := c.openSnapshotArg()
+	if !ok {
 		return exitLocal
 	}
 	defer f.Close()
