@@ -78,16 +78,11 @@ func (q *Quorum) Add(nonce string, share []byte) (complete bool, err error) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var same, sameX int
-	for _, p := range q.parts {
-		eq := subtle.ConstantTimeCompare(p, share)
-		same |= eq
-		sameX |= subtle.ConstantTimeByteEq(p[len(p)-1], share[len(share)-1]) &^ eq
-	}
-	if same == 1 {
+	same, sameX := matchShare(q.parts, share)
+	if same {
 		return len(q.parts) >= q.threshold, nil
 	}
-	if sameX == 1 && q.shares > 1 {
+	if sameX && q.shares > 1 {
 		return false, &detailError{kind: ErrBadShares, msg: "seal: invalid key: it conflicts with a key already submitted"}
 	}
 	if len(q.parts) >= q.threshold {

@@ -106,22 +106,30 @@ func (b *Barrier) readRecords(ctx context.Context) (rootBlob, keyringBlob []byte
 	return rootBlob, keyringBlob, nil
 }
 
+// matchShare reports whether share equals one of parts, or shares its
+// x-coordinate (last byte) with a different one, comparing every part in
+// constant time and without early exit.
+func matchShare(parts [][]byte, share []byte) (same, sameX bool) {
+	var eqAny, xAny int
+	for _, p := range parts {
+		eq := subtle.ConstantTimeCompare(p, share)
+		eqAny |= eq
+		xAny |= subtle.ConstantTimeByteEq(p[len(p)-1], share[len(share)-1]) &^ eq
+	}
+	return eqAny == 1, xAny == 1
+}
+
 // addShare records a copy of share. It returns every recorded share,
 // clearing the progress, once the threshold is reached, else nil. Shares
 // are compared in constant time and without early exit.
 func (b *Barrier) addShare(share []byte, cfg *SealConfig) ([][]byte, error) {
 	b.progressMu.Lock()
 	defer b.progressMu.Unlock()
-	var same, sameX int
-	for _, p := range b.parts {
-		eq := subtle.ConstantTimeCompare(p, share)
-		same |= eq
-		sameX |= subtle.ConstantTimeByteEq(p[len(p)-1], share[len(share)-1]) &^ eq
-	}
-	if same == 1 {
+	same, sameX := matchShare(b.parts, share)
+	if same {
 		return nil, nil // already counted
 	}
-	if n, _ := cfg.SharesNeeded(); sameX == 1 && n > 1 {
+	if n, _ := cfg.SharesNeeded(); sameX && n > 1 {
 		return nil, &detailError{kind: ErrBadShares, msg: "seal: invalid unseal key: it conflicts with a key already submitted"}
 	}
 	if b.nonce == "" {
