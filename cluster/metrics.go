@@ -26,13 +26,23 @@ var (
 	})
 	fsmApplyDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "coffer_fsm_apply_duration_seconds",
-		Help:    "Time the FSM took to apply one batch of committed log entries (one bbolt transaction).",
+		Help:    "Time the FSM took to apply one batch of committed log entries to its in-memory layer.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. ~3 s
 	})
 	fsmApplyBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "coffer_fsm_apply_batch_entries",
 		Help:    "Raft log entries in one FSM apply batch.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 .. 512
+	})
+	fsmFlushDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "coffer_fsm_flush_duration_seconds",
+		Help:    "Time one write of the FSM's in-memory layer to its database took (one bbolt transaction, no fsync).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. ~3 s
+	})
+	fsmFlushKeys = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "coffer_fsm_flush_keys",
+		Help:    "Keys (and delete-prefix ops) one FSM flush wrote.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 10), // 1 .. 262144
 	})
 	fsmSyncs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "coffer_fsm_sync_total",
@@ -52,6 +62,11 @@ var fsmStats = &fsm.Stats{
 		start := time.Now()
 		return func() { fsmApplyDuration.Observe(time.Since(start).Seconds()) }
 	},
+	Flush: func(keys int) func() {
+		fsmFlushKeys.Observe(float64(keys))
+		start := time.Now()
+		return func() { fsmFlushDuration.Observe(time.Since(start).Seconds()) }
+	},
 	Sync: func() func() {
 		fsmSyncs.Inc()
 		start := time.Now()
@@ -64,11 +79,12 @@ var fsmStats = &fsm.Stats{
 func init() { fsm.SetStats(fsmStats) }
 
 // Collectors returns the cluster's process-wide metrics (Raft commit
-// latency and batch sizes, FSM apply time, batch sizes and fsyncs) for a
+// latency and batch sizes, FSM apply time, batch sizes, flushes and
+// fsyncs) for a
 // registry to gather. Every call returns the same collectors: register
 // them in one registry only.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{commitDuration, batchOps, fsmApplyDuration, fsmApplyBatch, fsmSyncs, fsmSyncDuration}
+	return []prometheus.Collector{commitDuration, batchOps, fsmApplyDuration, fsmApplyBatch, fsmFlushDuration, fsmFlushKeys, fsmSyncs, fsmSyncDuration}
 }
 
 // commitTimer starts timing the commit of one entry carrying ops

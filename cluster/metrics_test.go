@@ -31,8 +31,8 @@ func TestCollectorsRegister(t *testing.T) {
 	}
 }
 
-// TestMetricsFollowWrites checks that commits, FSM applies and checkpoint
-// fsyncs of a real node reach the cluster's metrics.
+// TestMetricsFollowWrites checks that commits, FSM applies, flushes and
+// checkpoint fsyncs of a real node reach the cluster's metrics.
 func TestMetricsFollowWrites(t *testing.T) {
 	type metric struct {
 		name string
@@ -43,6 +43,8 @@ func TestMetricsFollowWrites(t *testing.T) {
 		{"coffer_raft_batch_ops", batchOps},
 		{"coffer_fsm_apply_duration_seconds", fsmApplyDuration},
 		{"coffer_fsm_apply_batch_entries", fsmApplyBatch},
+		{"coffer_fsm_flush_duration_seconds", fsmFlushDuration},
+		{"coffer_fsm_flush_keys", fsmFlushKeys},
 		{"coffer_fsm_sync_total", fsmSyncs},
 		{"coffer_fsm_sync_duration_seconds", fsmSyncDuration},
 	}

@@ -161,7 +161,17 @@ func (n *Node) openStores() error {
 	if err != nil {
 		return fmt.Errorf("cluster: open snapshot store: %w", err)
 	}
-	return n.catchUpFromSnapshot()
+	if err := n.catchUpFromSnapshot(); err != nil {
+		return err
+	}
+	replayed, err := n.fsm.Replay(n.logStore.GetLog)
+	if err != nil {
+		return fmt.Errorf("cluster: replay the log into the fsm: %w", err)
+	}
+	if replayed > 0 {
+		n.logger.Info("fsm: replayed entries the previous process had applied", "entries", replayed, "applied_index", n.fsm.AppliedIndex())
+	}
+	return nil
 }
 
 // catchUpFromSnapshot restores the newest snapshot into the FSM when the

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,29 +41,60 @@ const openTimeout = 5 * time.Second
 // FSM is the replicated state machine. Raft calls ApplyBatch, Apply,
 // Snapshot and Restore from its FSM goroutine; Get, List and AppliedIndex
 // may be called concurrently from any goroutine.
+//
+// Applied entries land in an in-memory layer (mem) that a background
+// flusher writes to bbolt in one transaction (see overlay.go); Get looks in
+// the layers first, List and Scan make bbolt current before they walk it.
 type FSM struct {
 	dir    string
 	path   string
 	logger *slog.Logger
 
 	// applyMu serialises the mutating entry points (ApplyBatch, Snapshot,
-	// Restore); Raft already does, this makes it true for any caller.
-	// Lock order: applyMu, then mu.
+	// Restore, RaiseApplied); Raft already does, this makes it true for any
+	// caller.
+	// Lock order: applyMu, flushMu, mu, ovMu.
 	applyMu sync.Mutex
-	// failed is the sticky error after a failed write transaction; guarded
-	// by applyMu.
-	failed error
+	// failed is the sticky error after a failed write to bbolt.
+	failed atomic.Pointer[failure]
 
-	// mu guards db: readers and ApplyBatch hold it shared, Restore and Close
-	// exclusively while they swap or close the database.
+	// flushMu serialises flushes, and Restore and Close against them.
+	flushMu sync.Mutex
+
+	// mu guards db: readers, ApplyBatch and flushes hold it shared, Restore
+	// and Close exclusively while they swap or close the database.
 	mu sync.RWMutex
 	db *bolt.DB
+
+	// ovMu guards the layers: mem (mutated by ApplyBatch) and flushing
+	// (the layer a flush is writing, still read until it is in bbolt).
+	ovMu     sync.RWMutex
+	mem      *layer
+	flushing *layer
+	// flushedIndex is the applied index bbolt holds.
+	flushedIndex atomic.Uint64
+
+	kick        chan struct{}
+	stopFlusher chan struct{}
+	flusherDone chan struct{}
+	stopOnce    sync.Once
 
 	applied atomic.Uint64
 	watch   watch
 
 	// maxRestore is MaxRestoreSize; tests lower it.
 	maxRestore int64
+	// mark is the applied mark file (see markFileName), markBuf its
+	// buffer, both used under applyMu; replayTo is the index the previous
+	// process had applied when it crashed in this boot, 0 if unknown.
+	mark       *os.File
+	markBuf    [8]byte
+	markFailed bool
+	replayTo   uint64
+
+	// beforeFlushWrite, when set by a test, runs in a flush between moving
+	// the layer aside and writing it.
+	beforeFlushWrite func()
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -95,18 +127,32 @@ func open(dir string, logger *slog.Logger, bootID func() []byte) (*FSM, error) {
 		return nil, fmt.Errorf("fsm: remove stale restore file: %w", err)
 	}
 	boot := bootID()
-	if err := f.recoverUncleanShutdown(boot); err != nil {
+	crashed, err := f.recoverUncleanShutdown(boot)
+	if err != nil {
+		return nil, err
+	}
+	f.mark, f.replayTo, err = openMark(dir, crashed)
+	if err != nil {
 		return nil, err
 	}
 	if err := writeOpenMarker(dir, boot); err != nil {
+		_ = f.mark.Close()
 		return nil, err
 	}
 	db, applied, err := openDB(f.path)
 	if err != nil {
+		_ = f.mark.Close()
 		return nil, err
 	}
 	f.db = db
 	f.applied.Store(applied)
+	f.writeMark(applied)
+	f.mem = newLayer(applied)
+	f.flushedIndex.Store(applied)
+	f.kick = make(chan struct{}, 1)
+	f.stopFlusher = make(chan struct{})
+	f.flusherDone = make(chan struct{})
+	go f.runFlusher()
 	return f, nil
 }
 
@@ -172,9 +218,10 @@ func readApplied(meta *bolt.Bucket) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// AppliedIndex is the index of the last log entry applied. It is recorded
-// in the same bbolt transaction as the data it covers (durable once Sync or
-// Close has run).
+// AppliedIndex is the index of the last log entry applied (visible to Get,
+// List and Scan). bbolt records, in the same transaction as the data, the
+// index a flush covered; after a crash the FSM reopens at that index and
+// Raft replays the rest.
 func (f *FSM) AppliedIndex() uint64 {
 	return f.applied.Load()
 }
@@ -184,15 +231,15 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	return f.ApplyBatch([]*raft.Log{l})[0]
 }
 
-// ApplyBatch applies logs in one bbolt read-write transaction that also
-// records the index of the last log as the applied index. Entries at or
-// below AppliedIndex are skipped (already applied before a restart); entries
+// ApplyBatch applies logs to the in-memory layer and records the index of
+// the last log as the applied index; the flusher writes the layer to bbolt
+// later, in one transaction with that index. Entries at or below
+// AppliedIndex are skipped (already applied before a restart); entries
 // that are not raft.LogCommand are skipped but still advance the index. The
 // result has one element per log: nil on success (and for skipped entries),
 // an error wrapping ErrBadCommand for an entry that does not decode (that
-// entry alone is skipped, deterministically). If the transaction itself
-// fails every element is the error and the FSM refuses further batches (see
-// ErrFailed).
+// entry alone is skipped, deterministically). After a failed write to bbolt
+// every element is an error wrapping ErrFailed (see ErrFailed).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	results := make([]interface{}, len(logs))
 	if len(logs) == 0 {
@@ -207,8 +254,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
-	if f.failed != nil {
-		return fill(f.failed)
+	if err := f.failure(); err != nil {
+		return fill(err)
+	}
+	if f.layerFull() {
+		// The flusher has fallen behind: wait for it rather than grow.
+		if err := f.flush(); err != nil {
+			return fill(err)
+		}
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -217,55 +270,51 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 
 	last := logs[len(logs)-1].Index
-	if last <= f.applied.Load() {
+	applied := f.applied.Load()
+	if last <= applied {
 		return results
 	}
 	prefixes, observe := f.watch.current()
 	defer applyStarted(len(logs))()
 	var touched []string
-	err := f.db.Update(func(tx *bolt.Tx) error {
-		data, meta := tx.Bucket(dataBucket), tx.Bucket(metaBucket)
-		if data == nil || meta == nil {
-			return errors.New("missing buckets")
+	f.ovMu.Lock()
+	for i, l := range logs {
+		if l.Index <= applied || l.Type != raft.LogCommand {
+			continue
 		}
-		applied, err := readApplied(meta)
-		if err != nil {
-			return err
+		// Validate the whole entry first: a bad entry must not be half
+		// applied. A valid one cannot fail later in bbolt either: the
+		// decoder enforces bbolt's key and value limits.
+		if err := walkCommand(l.Data, nil, func(OpKind, []byte, []byte) error { return nil }); err != nil {
+			results[i] = fmt.Errorf("entry %d: %w", l.Index, err)
+			f.logger.Warn("fsm: skipping malformed command", "index", l.Index, "error", err)
+			continue
 		}
-		for i, l := range logs {
-			if l.Index <= applied || l.Type != raft.LogCommand {
-				continue
+		// The layer keeps values until its flush: one copy per entry,
+		// which the values alias.
+		data := bytes.Clone(l.Data)
+		_ = walkCommand(data, nil, func(kind OpKind, key, value []byte) error {
+			k := string(key)
+			if observe != nil && matches(prefixes, kind, k) {
+				touched = append(touched, k)
 			}
-			// Validate the whole entry first: a bad entry must not be
-			// half applied.
-			if err := walkCommand(l.Data, nil, func(OpKind, []byte, []byte) error { return nil }); err != nil {
-				results[i] = fmt.Errorf("entry %d: %w", l.Index, err)
-				f.logger.Warn("fsm: skipping malformed command", "index", l.Index, "error", err)
-				continue
-			}
-			if err := walkCommand(l.Data, nil, func(kind OpKind, key, value []byte) error {
-				if observe != nil && matches(prefixes, kind, string(key)) {
-					touched = append(touched, string(key))
-				}
-				return applyOp(data, kind, key, value)
-			}); err != nil {
-				return fmt.Errorf("entry %d: %w", l.Index, err)
-			}
-		}
-		var idx [8]byte
-		binary.BigEndian.PutUint64(idx[:], last)
-		return meta.Put(appliedKey, idx[:])
-	})
-	if err != nil {
-		f.failed = fmt.Errorf("%w: apply batch ending at %d: %w", ErrFailed, last, err)
-		f.logger.Error("fsm: apply transaction failed; refusing further batches until restart",
-			"first_index", logs[0].Index, "last_index", last, "error", err)
-		return fill(f.failed)
+			f.mem.apply(kind, k, value)
+			return nil
+		})
 	}
+	f.mem.last = last
+	full := f.mem.bytes >= flushBytes || len(f.mem.tombs) >= maxTombstones
+	f.ovMu.Unlock()
 	for _, k := range touched {
 		observe(k)
 	}
 	f.advance(last)
+	if full {
+		select {
+		case f.kick <- struct{}{}:
+		default:
+		}
+	}
 	return results
 }
 
@@ -305,6 +354,12 @@ func (f *FSM) Get(key string) ([]byte, error) {
 	if f.db == nil {
 		return nil, ErrClosed
 	}
+	if v, deleted, found := f.lookup(key); found {
+		if deleted {
+			return nil, nil
+		}
+		return append(make([]byte, 0, len(v)), v...), nil
+	}
 	var out []byte
 	err := f.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(dataBucket).Get([]byte(key)); v != nil {
@@ -324,6 +379,9 @@ func (f *FSM) Get(key string) ([]byte, error) {
 // cost is one seek per returned child, however many descendants a "dir/"
 // child has. It returns nil when there are no children.
 func (f *FSM) List(prefix string) ([]string, error) {
+	if err := f.flushedThrough(); err != nil {
+		return nil, fmt.Errorf("fsm: list: %w", err)
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.db == nil {
@@ -363,10 +421,14 @@ func (f *FSM) List(prefix string) ([]string, error) {
 	return out, nil
 }
 
-// Sync fsyncs the database file: a checkpoint after which the file holds
-// every batch applied so far even across power loss. The cluster calls it
-// periodically and before shutdown; Snapshot and Close call it too.
+// Sync flushes the in-memory layer and fsyncs the database file: a
+// checkpoint after which the file holds every entry applied so far even
+// across power loss. The cluster calls it periodically and before shutdown;
+// Snapshot and Close do the same.
 func (f *FSM) Sync() error {
+	if err := f.flush(); err != nil {
+		return fmt.Errorf("fsm: sync: %w", err)
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.db == nil {
@@ -379,9 +441,20 @@ func (f *FSM) Sync() error {
 	return nil
 }
 
-// Close syncs and closes the database and records a clean shutdown. It waits
-// for an in-flight snapshot Persist to finish. Calling it again is a no-op.
+// Close stops the flusher, writes what it holds, syncs and closes the
+// database and records a clean shutdown. It waits for an in-flight
+// snapshot Persist to finish. Calling it again is a no-op.
 func (f *FSM) Close() error {
+	f.stopOnce.Do(func() {
+		close(f.stopFlusher)
+		<-f.flusherDone
+	})
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	flushErr := f.flushLocked()
+	if errors.Is(flushErr, ErrClosed) {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.db == nil {
@@ -391,7 +464,8 @@ func (f *FSM) Close() error {
 	f.db = nil
 	syncErr := db.Sync()
 	closeErr := db.Close()
-	if err := errors.Join(syncErr, closeErr); err != nil {
+	markErr := f.mark.Close()
+	if err := errors.Join(flushErr, syncErr, closeErr, markErr); err != nil {
 		// Leave the open marker: the file is not known to be durable.
 		return fmt.Errorf("fsm: close: %w", err)
 	}

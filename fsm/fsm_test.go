@@ -50,18 +50,12 @@ func TestApplyThenGet(t *testing.T) {
 				logs = append(logs, cmdLog(uint64(i+1), ops...))
 			}
 			mustApply(t, f, logs...)
+			// Before the flush Get answers from memory, after it from bbolt.
+			mustGetAll(t, f, tt.want, "a", "a/1", "a/2", "b", "nope")
 			if got := dump(t, f); !maps.Equal(got, tt.want) {
 				t.Fatalf("state = %v, want %v", got, tt.want)
 			}
-			for k, v := range tt.want {
-				got, err := f.Get(k)
-				if err != nil || got == nil || string(got) != v {
-					t.Fatalf("Get(%q) = %q, %v; want %q", k, got, err, v)
-				}
-			}
-			if got, err := f.Get("absent"); got != nil || err != nil {
-				t.Fatalf("Get(absent) = %q, %v", got, err)
-			}
+			mustGetAll(t, f, tt.want, "a", "a/1", "a/2", "b", "nope")
 			if got := f.AppliedIndex(); got != uint64(len(tt.batch)) {
 				t.Fatalf("applied = %d, want %d", got, len(tt.batch))
 			}
@@ -170,7 +164,7 @@ func TestApplyEmptyBatch(t *testing.T) {
 	}
 }
 
-func TestFailedTransactionIsSticky(t *testing.T) {
+func TestFailedFlushIsSticky(t *testing.T) {
 	t.Parallel()
 	f := mustOpen(t, "")
 	mustApply(t, f, cmdLog(1, put("a", "1")))
@@ -182,26 +176,33 @@ func TestFailedTransactionIsSticky(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range f.ApplyBatch([]*raft.Log{cmdLog(2, put("b", "2")), cmdLog(3, put("c", "3"))}) {
-		if err, ok := r.(error); !ok || !errors.Is(err, ErrFailed) {
-			t.Fatalf("result %d = %v, want ErrFailed", i, r)
-		}
+	// Entries 2 and 3 reach memory; writing them to bbolt fails.
+	mustApply(t, f, cmdLog(2, put("b", "2")), cmdLog(3, put("c", "3")))
+	if err := f.Sync(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Sync = %v, want ErrFailed", err)
 	}
-	if got := f.AppliedIndex(); got != 1 {
-		t.Fatalf("applied = %d after failed batch, want 1", got)
+	if got := f.flushedIndex.Load(); got != 1 {
+		t.Fatalf("bbolt's applied index = %d after the failed flush, want 1", got)
 	}
-	// Later batches must not apply, or the index would skip entries 2-3.
+	// What was applied stays readable until the node stops.
+	if v, err := f.Get("c"); err != nil || string(v) != "3" {
+		t.Fatalf("Get(c) = %q, %v after the failed flush", v, err)
+	}
+	// Later batches must not apply: the node has to restart and replay.
 	if r := f.Apply(cmdLog(4, put("d", "4"))); !errors.Is(r.(error), ErrFailed) {
 		t.Fatalf("later Apply = %v, want ErrFailed", r)
 	}
 	if _, err := f.Snapshot(); !errors.Is(err, ErrFailed) {
 		t.Fatalf("Snapshot = %v, want ErrFailed", err)
 	}
+	if _, err := f.List(""); !errors.Is(err, ErrFailed) {
+		t.Fatalf("List = %v, want ErrFailed", err)
+	}
 	// A restore replaces the state wholesale and clears the failure.
 	if err := restoreBytes(f, good); err != nil {
 		t.Fatal(err)
 	}
-	mustApply(t, f, cmdLog(2, put("b", "2")))
+	mustApply(t, f, cmdLog(4, put("b", "2")))
 	want := map[string]string{"a": "1", "b": "2"}
 	if got := dump(t, f); !maps.Equal(got, want) {
 		t.Fatalf("state = %v, want %v", got, want)
@@ -239,10 +240,13 @@ func TestClosed(t *testing.T) {
 
 func TestUncleanShutdown(t *testing.T) {
 	t.Parallel()
-	// crash closes the bbolt file without the FSM's clean-close path, as a
-	// killed process would leave it.
+	// crash flushes, then closes the bbolt file without the FSM's
+	// clean-close path, as a process killed after a flush would leave it.
 	crash := func(t *testing.T, f *FSM) {
 		t.Helper()
+		if err := f.flush(); err != nil {
+			t.Fatal(err)
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if err := f.db.Close(); err != nil {

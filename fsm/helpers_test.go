@@ -66,9 +66,13 @@ func mustPutKeys(tb testing.TB, f *FSM, index uint64, kv map[string]string) {
 	mustApply(tb, f, cmdLog(index, ops...))
 }
 
-// dump returns every key and value in the data bucket.
+// dump returns every key and value in the data bucket, after a flush of
+// the in-memory layer.
 func dump(tb testing.TB, f *FSM) map[string]string {
 	tb.Helper()
+	if err := f.flush(); err != nil {
+		tb.Fatalf("dump: flush: %v", err)
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	out := map[string]string{}
@@ -173,3 +177,23 @@ func buildSnapshot(tb testing.TB, body []byte) []byte {
 
 // key formats a numbered key under dir.
 func key(dir string, i int) string { return fmt.Sprintf("%s%06d", dir, i) }
+
+// mustGetAll checks Get against want for every key of want and for each
+// of absent that want lacks.
+func mustGetAll(tb testing.TB, f *FSM, want map[string]string, absent ...string) {
+	tb.Helper()
+	for k, v := range want {
+		got, err := f.Get(k)
+		if err != nil || got == nil || string(got) != v {
+			tb.Fatalf("Get(%q) = %q, %v; want %q", k, got, err, v)
+		}
+	}
+	for _, k := range absent {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		if got, err := f.Get(k); err != nil || got != nil {
+			tb.Fatalf("Get(%q) = %q, %v; want absent", k, got, err)
+		}
+	}
+}

@@ -2,10 +2,13 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/hashicorp/raft"
 )
 
 // The open marker tells a clean shutdown from a crash. Open writes it
@@ -31,27 +34,72 @@ func readBootID() []byte {
 
 // recoverUncleanShutdown discards the database file if the previous process
 // did not close it and the machine has rebooted since; current is this
-// boot's id.
-func (f *FSM) recoverUncleanShutdown(current []byte) error {
+// boot's id. crashed reports a previous process that died in this boot:
+// its unsynced writes (the database's and the applied mark's) survived.
+func (f *FSM) recoverUncleanShutdown(current []byte) (crashed bool, err error) {
 	marker, err := os.ReadFile(filepath.Join(f.dir, markerFileName))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("fsm: read open marker: %w", err)
+		return false, fmt.Errorf("fsm: read open marker: %w", err)
 	}
 	if len(current) > 0 && bytes.Equal(marker, current) {
 		f.logger.Info("fsm: previous process exited without closing; same boot, database kept")
-		return nil
+		return true, nil
 	}
 	if _, err := os.Stat(f.path); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	f.logger.Warn("fsm: database was not closed before a reboot and may be torn; discarding it, the cluster must restore the latest snapshot")
 	if err := os.Remove(f.path); err != nil {
-		return fmt.Errorf("fsm: discard unclean database: %w", err)
+		return false, fmt.Errorf("fsm: discard unclean database: %w", err)
 	}
-	return syncDir(f.dir)
+	return false, syncDir(f.dir)
+}
+
+// The applied mark (fsm.applied) holds the applied index as 8 big-endian
+// bytes, rewritten in place without fsync after every batch. Entries
+// applied but not yet flushed live only in memory, so a process that dies
+// leaves bbolt behind what it had applied; those entries are committed
+// and in the Raft log, but Raft delivers them again only once this node
+// learns the commit index (after an election), and until then the node
+// would serve the older state. After a crash in the same boot the mark
+// survives in the page cache and says how far to replay from the local
+// log at once (Replay). After a reboot it is ignored: the database is
+// discarded then anyway.
+const markFileName = "fsm.applied"
+
+// openMark opens the applied mark, returning the index it holds when trust
+// is set (a crash in this boot) and 0 otherwise.
+func openMark(dir string, trust bool) (*os.File, uint64, error) {
+	path := filepath.Join(dir, markFileName)
+	var hint uint64
+	if trust {
+		if b, err := os.ReadFile(path); err == nil && len(b) == 8 {
+			hint = binary.BigEndian.Uint64(b)
+		}
+	}
+	file, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("fsm: open applied mark: %w", err)
+	}
+	return file, hint, nil
+}
+
+// writeMark records idx in the applied mark. Called with applyMu held (or
+// before the FSM is shared). A failure costs only the replay after a
+// crash (the node then catches up through Raft), so it is logged once and
+// not fatal.
+func (f *FSM) writeMark(idx uint64) {
+	if f.mark == nil {
+		return
+	}
+	binary.BigEndian.PutUint64(f.markBuf[:], idx)
+	if _, err := f.mark.WriteAt(f.markBuf[:], 0); err != nil && !f.markFailed {
+		f.markFailed = true
+		f.logger.Warn("fsm: cannot record the applied index; after a crash this node will serve older state until Raft catches it up", "error", err)
+	}
 }
 
 // writeOpenMarker durably records that the database is open in this boot.
@@ -91,4 +139,42 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsm: sync dir: %w", err)
 	}
 	return nil
+}
+
+// replayBatch is how many log entries Replay applies at a time.
+const replayBatch = 256
+
+// Replay applies again, from the local Raft log, the entries the previous
+// process had applied but not yet written to the database when it crashed
+// in this boot (see markFileName); get reads one entry of that log. Call
+// it once, before Raft starts. It returns how many entries it applied. An
+// entry the log lacks ends the replay there: Raft delivers the rest once
+// it learns the commit index.
+func (f *FSM) Replay(get func(index uint64, log *raft.Log) error) (int, error) {
+	to := f.replayTo
+	f.replayTo = 0
+	n := 0
+	for from := f.AppliedIndex() + 1; from <= to; {
+		batch := make([]*raft.Log, 0, min(replayBatch, to-from+1))
+		for i := from; i <= to && len(batch) < replayBatch; i++ {
+			l := new(raft.Log)
+			if err := get(i, l); err != nil {
+				f.logger.Warn("fsm: replay stopped at an entry the log lacks", "index", i, "error", err)
+				to = i - 1
+				break
+			}
+			batch = append(batch, l)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, r := range f.ApplyBatch(batch) {
+			if err, ok := r.(error); ok && (errors.Is(err, ErrFailed) || errors.Is(err, ErrClosed)) {
+				return n, fmt.Errorf("fsm: replay: %w", err)
+			}
+		}
+		n += len(batch)
+		from += uint64(len(batch))
+	}
+	return n, nil
 }

@@ -40,6 +40,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 
+	// No flush may write to the old database while it is swapped; the
+	// layers are dropped with it.
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.db == nil {
@@ -80,7 +84,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}
 		applied = prev
 	}
-	f.failed = nil
+	f.resetLayers(applied)
+	f.failed.Store(nil)
 	if _, observe := f.watch.current(); observe != nil {
 		observe("")
 	}
@@ -92,13 +97,14 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 // reopenAfterFailure reopens the live database after a failed swap; on
 // failure the FSM stays closed. Called with mu held.
 func (f *FSM) reopenAfterFailure() {
-	db, applied, err := openDB(f.path)
+	// The file is as it was: the layers above it and the applied index
+	// still hold.
+	db, _, err := openDB(f.path)
 	if err != nil {
 		f.logger.Error("fsm: restore: reopen live database failed; the FSM is closed", "error", err)
 		return
 	}
 	f.db = db
-	f.applied.Store(applied)
 }
 
 // writeRestoreFile decodes the snapshot stream r into a new file at path,

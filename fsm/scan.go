@@ -11,6 +11,9 @@ import (
 // walks the index a page at a time (lease expiry reads the due entries
 // this way) without loading the rest.
 func (f *FSM) Scan(prefix, after string, limit int) ([]string, error) {
+	if err := f.flushedThrough(); err != nil {
+		return nil, fmt.Errorf("fsm: scan: %w", err)
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.db == nil {

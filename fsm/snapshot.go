@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,16 +35,21 @@ const (
 	maxDecoderWindow = 64 << 20
 )
 
-// Snapshot checkpoints the database (Sync, so the file on disk is never
-// behind the newest snapshot) and opens the read transaction Persist will
+// Snapshot flushes the in-memory layer and checkpoints the database (Sync,
+// so the file on disk is never behind the newest snapshot) and opens the read transaction Persist will
 // stream. It is cheap; the copy happens in Persist, concurrently with
 // ApplyBatch.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
-	if f.failed != nil {
-		// Raft would record a snapshot index past entries we never applied.
-		return nil, f.failed
+	// The snapshot is bbolt's file: it must hold every applied entry.
+	if err := f.flush(); err != nil {
+		// After a failure Raft would record a snapshot index past entries
+		// the file never received.
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("fsm: snapshot: %w", err)
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()

@@ -8,8 +8,8 @@ import "sync/atomic"
 // field may be nil.
 //
 // Each function is called when the work starts and returns the function
-// called when it ends. They run synchronously in ApplyBatch and Sync, on
-// Raft's FSM goroutine or the checkpoint goroutine: they must be fast,
+// called when it ends. They run synchronously in ApplyBatch, flushes and
+// Sync, on Raft's FSM goroutine, the flusher or the checkpoint goroutine: they must be fast,
 // safe for concurrent use and must not call back into the FSM. They never
 // influence what is applied, so determinism is unaffected.
 type Stats struct {
@@ -18,6 +18,9 @@ type Stats struct {
 	Apply func(entries int) (done func())
 	// Sync is told of each checkpoint fsync of the database file (Sync).
 	Sync func() (done func())
+	// Flush is told of each write of the in-memory layer to the database
+	// file, with the number of keys and delete-prefix ops it holds.
+	Flush func(keys int) (done func())
 }
 
 // stats is the process-wide hook; nil until SetStats.
@@ -41,6 +44,14 @@ func applyStarted(n int) (done func()) {
 func syncStarted() (done func()) {
 	if s := stats.Load(); s != nil && s.Sync != nil {
 		return s.Sync()
+	}
+	return noop
+}
+
+// flushStarted reports a flush of keys entries to the database.
+func flushStarted(keys int) (done func()) {
+	if s := stats.Load(); s != nil && s.Flush != nil {
+		return s.Flush(keys)
 	}
 	return noop
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Observer is told which watched keys an applied batch touched. It runs on
-// Raft's FSM goroutine after the batch is committed to bbolt and before
+// Raft's FSM goroutine after the batch is applied (readable by Get) and before
 // AppliedIndex moves past it, so anyone who waits for an index (WaitApplied)
 // sees the observer's effects. It must be quick and must not call back into
 // the FSM's mutating methods. After a Restore it is called once with the
@@ -57,6 +57,7 @@ func matches(prefixes []string, kind OpKind, key string) bool {
 // advance publishes a new applied index and wakes its waiters.
 func (f *FSM) advance(idx uint64) {
 	f.applied.Store(idx)
+	f.writeMark(idx)
 	f.watch.mu.Lock()
 	if f.watch.changed != nil {
 		close(f.watch.changed)
@@ -96,6 +97,12 @@ func (f *FSM) RaiseApplied(idx uint64) error {
 	if idx <= f.applied.Load() {
 		return nil
 	}
+	// bbolt's index must not pass entries still in memory.
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	if err := f.flushLocked(); err != nil {
+		return fmt.Errorf("fsm: raise applied index: %w", err)
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.db == nil {
@@ -108,6 +115,10 @@ func (f *FSM) RaiseApplied(idx uint64) error {
 	}); err != nil {
 		return fmt.Errorf("fsm: raise applied index: %w", err)
 	}
+	f.ovMu.Lock()
+	f.mem.last = idx
+	f.ovMu.Unlock()
+	f.flushedIndex.Store(idx)
 	f.advance(idx)
 	return nil
 }
