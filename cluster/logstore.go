@@ -86,8 +86,9 @@ type walStore struct {
 	meta *metadb.BoltMetaDB
 }
 
-// openWAL opens (or creates) raft-wal in dir with its defaults: 64 MiB
-// preallocated segments, its binary codec, no metrics.
+// openWAL opens (or creates) raft-wal in dir with its defaults (64 MiB
+// preallocated segments, its binary codec, no metrics), new segments
+// zero-filled ahead of the log (zeroAheadFS).
 func openWAL(dir string, logger hclog.Logger) (*walStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s dir: %w", logStoreWAL, err)
@@ -95,7 +96,7 @@ func openWAL(dir string, logger hclog.Logger) (*walStore, error) {
 	meta := &metadb.BoltMetaDB{}
 	w, err := wal.Open(dir,
 		wal.WithMetaStore(meta),
-		wal.WithSegmentFiler(indexlessSealFiler{segment.NewFiler(dir, walfs.New())}),
+		wal.WithSegmentFiler(indexlessSealFiler{segment.NewFiler(dir, zeroAheadFS{walfs.New()})}),
 		wal.WithLogger(logger),
 		wal.WithSegmentSize(wal.DefaultSegmentSize),
 	)
