@@ -72,7 +72,7 @@ func openLogStore(dir string, logger hclog.Logger) (logStore, string, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, "", fmt.Errorf("inspect log store: %w", err)
 	}
-	s, err := openWAL(filepath.Join(dir, walDir), logger)
+	s, err := openWAL(filepath.Join(dir, walDir), logger, wal.DefaultSegmentSize)
 	if err != nil {
 		return nil, "", err
 	}
@@ -86,10 +86,10 @@ type walStore struct {
 	meta *metadb.BoltMetaDB
 }
 
-// openWAL opens (or creates) raft-wal in dir with its defaults (64 MiB
-// preallocated segments, its binary codec, no metrics), new segments
-// zero-filled ahead of the log (zeroAheadFS).
-func openWAL(dir string, logger hclog.Logger) (*walStore, error) {
+// openWAL opens (or creates) raft-wal in dir with its defaults (its binary
+// codec, no metrics) and segments of segmentSize bytes (64 MiB in
+// production, preallocated), zero-filled ahead of the log (zeroAheadFS).
+func openWAL(dir string, logger hclog.Logger, segmentSize int) (*walStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s dir: %w", logStoreWAL, err)
 	}
@@ -98,7 +98,7 @@ func openWAL(dir string, logger hclog.Logger) (*walStore, error) {
 		wal.WithMetaStore(meta),
 		wal.WithSegmentFiler(indexlessSealFiler{segment.NewFiler(dir, zeroAheadFS{walfs.New()})}),
 		wal.WithLogger(logger),
-		wal.WithSegmentSize(wal.DefaultSegmentSize),
+		wal.WithSegmentSize(segmentSize),
 	)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open %s: %w", logStoreWAL, err), meta.Close())

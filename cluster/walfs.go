@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"fmt"
-
 	waltypes "github.com/hashicorp/raft-wal/types"
 )
 
@@ -54,11 +52,20 @@ func (f *zeroAheadFile) WriteAt(p []byte, off int64) (int, error) {
 		return n, err
 	}
 	f.written = max(f.written, off+int64(n))
-	if f.zeroed < f.size && f.written+zeroAhead/2 > f.zeroed {
+	if f.written+zeroAhead/2 > f.zeroed {
+		// The write that seals a segment ends past its size: zero only
+		// what lies between the log and the preallocated end.
 		from := max(f.zeroed, f.written)
 		to := min(from+zeroAhead, f.size)
+		if from >= to {
+			f.zeroed = max(f.zeroed, f.written)
+			return n, nil
+		}
 		if _, err := f.WritableFile.WriteAt(zeroes[:to-from], from); err != nil {
-			return n, fmt.Errorf("write zeros ahead of the log: %w", err)
+			// The log bytes are written; only the speed-up is lost.
+			// raft-wal's next fsync reports a failing disk.
+			f.zeroed = f.size
+			return n, nil
 		}
 		f.zeroed = to
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"golang.org/x/sys/unix"
 )
@@ -65,6 +66,53 @@ func TestWALZeroesAhead(t *testing.T) {
 		var got raft.Log
 		if err := s.GetLog(i, &got); err != nil || !bytes.Equal(got.Data, big(i).Data) {
 			t.Fatalf("log %d after reopen: %v (data equal %v)", i, err, bytes.Equal(got.Data, big(i).Data))
+		}
+	}
+}
+
+// TestWALZeroAheadAcrossSegments fills segments with tiny entries, whose
+// index block (4 bytes an entry) is large: the write that seals a segment
+// then ends well past its preallocated size, where no zeros may go. Every
+// log must read back after a reopen.
+func TestWALZeroAheadAcrossSegments(t *testing.T) {
+	dir := t.TempDir()
+	// Entries of one byte take 32 bytes of frame and 4 of index, so the
+	// index block is a ninth of the segment (1.8 MiB): when the seal comes
+	// the last zeros stop short of the end, and the seal writes past it.
+	const segment = 16<<20 + 300<<10
+	s, err := openWAL(dir, hclog.NewNullLogger(), segment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiny := func(i uint64) *raft.Log {
+		return &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte{byte(i)}}
+	}
+	const batch, n = 1024, 1024 * 960 // two segments and a bit
+	for i := uint64(1); i <= n; i += batch {
+		logs := make([]*raft.Log, 0, batch)
+		for j := i; j < i+batch; j++ {
+			logs = append(logs, tiny(j))
+		}
+		if err := s.StoreLogs(logs); err != nil {
+			t.Fatalf("store %d: %v", i, err)
+		}
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if len(segs) < 3 {
+		t.Fatalf("%d segments, want the log to have sealed at least two", len(segs))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = openWAL(dir, hclog.NewNullLogger(), segment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := uint64(1); i <= n; i++ {
+		var got raft.Log
+		if err := s.GetLog(i, &got); err != nil || !bytes.Equal(got.Data, tiny(i).Data) {
+			t.Fatalf("log %d after reopen: %v", i, err)
 		}
 	}
 }
