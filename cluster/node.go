@@ -195,6 +195,11 @@ func (n *Node) catchUpFromSnapshot() error {
 	if err := n.fsm.Restore(rc); err != nil {
 		return fmt.Errorf("cluster: restore snapshot: %w", err)
 	}
+	// As restoringFSM does: the snapshot stands for everything up to its
+	// index, whatever index its data was taken at.
+	if err := n.fsm.RaiseApplied(metas[0].Index); err != nil {
+		return fmt.Errorf("cluster: restore snapshot: %w", err)
+	}
 	return nil
 }
 

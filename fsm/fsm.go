@@ -452,12 +452,17 @@ func (f *FSM) Close() error {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	flushErr := f.flushLocked()
-	if errors.Is(flushErr, ErrClosed) {
-		return nil
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.db == nil {
+		// Closed before, or left closed by a failed Restore.
+		if f.mark != nil {
+			err := f.mark.Close()
+			f.mark = nil
+			if err != nil {
+				return fmt.Errorf("fsm: close: %w", err)
+			}
+		}
 		return nil
 	}
 	db := f.db
@@ -465,6 +470,7 @@ func (f *FSM) Close() error {
 	syncErr := db.Sync()
 	closeErr := db.Close()
 	markErr := f.mark.Close()
+	f.mark = nil
 	if err := errors.Join(flushErr, syncErr, closeErr, markErr); err != nil {
 		// Leave the open marker: the file is not known to be durable.
 		return fmt.Errorf("fsm: close: %w", err)

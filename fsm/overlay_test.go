@@ -262,6 +262,22 @@ func TestReplayAfterCrash(t *testing.T) {
 			t.Fatalf("applied after a reboot = %d, want 0 (database discarded)", got)
 		}
 	})
+	t.Run("restore before replay", func(t *testing.T) {
+		t.Parallel()
+		// An older backup restored at start (the cluster's catch-up from a
+		// snapshot) replaces everything the mark speaks of.
+		backup := mustOpen(t, "")
+		mustApply(t, backup, cmdLog(1, put("a", "backup")))
+		snap := mustSnapshot(t, backup)
+		f := crashed(t, "test-boot")
+		if err := restoreBytes(f, snap); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.Replay(get); err != nil || n != 0 {
+			t.Fatalf("Replay after a restore = %d, %v; want nothing", n, err)
+		}
+		mustGetAll(t, f, map[string]string{"a": "backup"}, "b", "c")
+	})
 	t.Run("log ends early", func(t *testing.T) {
 		t.Parallel()
 		f := crashed(t, "test-boot")

@@ -56,6 +56,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: close live database: %w", err)
 	}
 	f.db = nil
+	// From here a crash may leave either file in place: the applied mark
+	// must not send Replay over the restored state (see markFileName).
+	f.writeMark(0)
+	f.replayTo = 0
 	if err := os.Rename(tmp, f.path); err != nil {
 		// The old file is still in place: reopen it.
 		f.reopenAfterFailure()
@@ -71,6 +75,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: reopen: %w", err)
 	}
 	f.db = db
+	// The layers belonged to the replaced state.
+	f.resetLayers(applied)
 	// The applied index never goes back: an operator's restore of an old
 	// snapshot is itself a new Raft index, past everything applied here,
 	// and entries after it must not be skipped as "already applied".
@@ -80,11 +86,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			binary.BigEndian.PutUint64(idx[:], prev)
 			return tx.Bucket(metaBucket).Put(appliedKey, idx[:])
 		}); err != nil {
-			return fmt.Errorf("fsm: restore: record applied index: %w", err)
+			// The file's index is behind the restored state's: stop
+			// until a restart (or another restore) sorts it out.
+			fail := fmt.Errorf("%w: restore: record applied index: %w", ErrFailed, err)
+			f.failed.Store(&failure{fail})
+			return fail
 		}
 		applied = prev
+		f.resetLayers(applied)
 	}
-	f.resetLayers(applied)
 	f.failed.Store(nil)
 	if _, observe := f.watch.current(); observe != nil {
 		observe("")

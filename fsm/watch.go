@@ -14,7 +14,9 @@ import (
 // Raft's FSM goroutine after the batch is applied (readable by Get) and before
 // AppliedIndex moves past it, so anyone who waits for an index (WaitApplied)
 // sees the observer's effects. It must be quick and must not call back into
-// the FSM's mutating methods. After a Restore it is called once with the
+// the FSM's mutating methods. Get already sees the batch; List and Scan
+// see it only after WaitApplied for the batch's index (they make bbolt
+// current up to the applied index, which moves after the observer). After a Restore it is called once with the
 // empty key, meaning "everything may have changed".
 type Observer func(key string)
 
