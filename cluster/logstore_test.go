@@ -463,3 +463,85 @@ func mustDeleteRange(tb testing.TB, s raft.LogStore, from, to uint64) {
 		tb.Fatalf("delete range %d..%d: %v", from, to, err)
 	}
 }
+
+const replayKillEnv = "COFFER_TEST_REPLAY_KILL_DIR"
+
+// TestNodeReplaysAfterKill: a node killed with writes applied but not yet
+// flushed to fsm.db, and with a snapshot whose index passes the FSM's only
+// by a barrier entry, serves every acknowledged write as soon as Open
+// returns, before any election: Open replays its own log up to the
+// applied mark instead of restoring that snapshot and waiting for Raft.
+func TestNodeReplaysAfterKill(t *testing.T) {
+	if dir := os.Getenv(replayKillEnv); dir != "" {
+		replayKillChild(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNodeReplaysAfterKill$", "-test.count=1")
+	cmd.Env = append(os.Environ(), replayKillEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
+	}
+	var applied uint64
+	if _, err := fmt.Sscanf(string(out[bytes.LastIndex(out, []byte("applied ")):]), "applied %d", &applied); err != nil {
+		t.Fatalf("child did not report its applied index: %v\n%s", err, out)
+	}
+	// No election yet: an election timeout is far longer than Open.
+	n, err := Open(context.Background(), Config{Dir: dir, NodeID: "n1", BindAddr: freeAddr(t),
+		HeartbeatTimeout: 2 * time.Second, ElectionTimeout: 2 * time.Second, RaftLogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got := n.AppliedIndex(); got < applied {
+		t.Fatalf("applied index %d right after Open, want the %d the killed process had applied", got, applied)
+	}
+	for i := range 50 {
+		v, err := n.fsm.Get(fmt.Sprintf("k/%02d", i))
+		if err != nil || string(v) != fmt.Sprint(i) {
+			t.Fatalf("k/%02d right after Open = %q, %v", i, v, err)
+		}
+	}
+}
+
+// replayKillChild is the child of TestNodeReplaysAfterKill: it never
+// returns.
+func replayKillChild(dir string) {
+	fail := func(what string, err error) {
+		fmt.Println(what+":", err)
+		os.Exit(2)
+	}
+	n, err := Open(context.Background(), Config{Dir: dir, NodeID: "n1", BindAddr: "127.0.0.1:0",
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, RaftLogOutput: io.Discard})
+	if err != nil {
+		fail("open", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Bootstrap(ctx); err != nil {
+		fail("bootstrap", err)
+	}
+	for i := range 25 {
+		if err := n.Put(ctx, fmt.Sprintf("k/%02d", i), []byte(fmt.Sprint(i))); err != nil {
+			fail("put", err)
+		}
+	}
+	// A barrier entry never reaches the FSM: the snapshot's index passes
+	// the FSM's applied index.
+	if err := n.raft.Barrier(5 * time.Second).Error(); err != nil {
+		fail("barrier", err)
+	}
+	if err := n.Snapshot(); err != nil {
+		fail("snapshot", err)
+	}
+	for i := 25; i < 50; i++ {
+		if err := n.Put(ctx, fmt.Sprintf("k/%02d", i), []byte(fmt.Sprint(i))); err != nil {
+			fail("put", err)
+		}
+	}
+	fmt.Printf("applied %d\n", n.AppliedIndex())
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}

@@ -161,9 +161,12 @@ func (n *Node) openStores() error {
 	if err != nil {
 		return fmt.Errorf("cluster: open snapshot store: %w", err)
 	}
-	if err := n.catchUpFromSnapshot(); err != nil {
-		return err
-	}
+	// Replay first: the entries up to the applied mark are committed and
+	// continue the FSM's state, and a snapshot newer than them (one Raft
+	// stored before a crash cut its restore short) then still replaces
+	// the result wholesale. The other way round, a snapshot whose index
+	// is past the FSM's only by no-op entries would be restored and
+	// leave the node at that index until an election.
 	replayed, err := n.fsm.Replay(n.logStore.GetLog)
 	if err != nil {
 		return fmt.Errorf("cluster: replay the log into the fsm: %w", err)
@@ -171,7 +174,7 @@ func (n *Node) openStores() error {
 	if replayed > 0 {
 		n.logger.Info("fsm: replayed entries the previous process had applied", "entries", replayed, "applied_index", n.fsm.AppliedIndex())
 	}
-	return nil
+	return n.catchUpFromSnapshot()
 }
 
 // catchUpFromSnapshot restores the newest snapshot into the FSM when the
