@@ -150,6 +150,22 @@ func TestOpenLogStoreChoice(t *testing.T) {
 // killEnv names the directory the child of TestWALSurvivesKill writes to.
 const killEnv = "COFFER_TEST_WAL_KILL_DIR"
 
+// runKilledChild runs test again in a child process with env naming a new
+// temp dir (the child sees it and does its part there), checks the child
+// died by SIGKILL, and returns the dir and the child's output.
+func runKilledChild(t *testing.T, test, env string) (string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
+	}
+	return dir, out
+}
+
 // TestWALSurvivesKill stores logs and stable values in a child process
 // that SIGKILLs itself without closing anything, then checks every
 // acknowledged entry reads back, and that the recovered WAL takes more
@@ -159,14 +175,7 @@ func TestWALSurvivesKill(t *testing.T) {
 		walKillChild(dir)
 		return
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWALSurvivesKill$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killEnv+"="+dir)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
-	}
+	dir, out := runKilledChild(t, "TestWALSurvivesKill", killEnv)
 	if !strings.Contains(string(out), "stored\n") {
 		t.Fatalf("child did not finish storing:\n%s", out)
 	}
@@ -476,14 +485,7 @@ func TestNodeReplaysAfterKill(t *testing.T) {
 		replayKillChild(dir)
 		return
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNodeReplaysAfterKill$", "-test.count=1")
-	cmd.Env = append(os.Environ(), replayKillEnv+"="+dir)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
-	}
+	dir, out := runKilledChild(t, "TestNodeReplaysAfterKill", replayKillEnv)
 	var applied uint64
 	if _, err := fmt.Sscanf(string(out[bytes.LastIndex(out, []byte("applied ")):]), "applied %d", &applied); err != nil {
 		t.Fatalf("child did not report its applied index: %v\n%s", err, out)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -99,12 +100,7 @@ func (l *layer) writeTo(data *bolt.Bucket) error {
 			return err
 		}
 	}
-	keys := make([]string, 0, len(l.kv))
-	for k := range l.kv {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(l.kv)) {
 		e := l.kv[k]
 		var err error
 		if e.deleted {
