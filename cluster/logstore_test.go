@@ -473,18 +473,33 @@ func mustDeleteRange(tb testing.TB, s raft.LogStore, from, to uint64) {
 	}
 }
 
-const replayKillEnv = "COFFER_TEST_REPLAY_KILL_DIR"
+const (
+	replayKillEnv = "COFFER_TEST_REPLAY_KILL_DIR"
+	replayModeEnv = "COFFER_TEST_REPLAY_MODE"
+)
 
 // TestNodeReplaysAfterKill: a node killed with writes applied but not yet
 // flushed to fsm.db, and with a snapshot whose index passes the FSM's only
-// by a barrier entry, serves every acknowledged write as soon as Open
+// by barrier entries, serves every acknowledged write as soon as Open
 // returns, before any election: Open replays its own log up to the
 // applied mark instead of restoring that snapshot and waiting for Raft.
+// With two trailing logs the snapshot also compacts the first barrier, so
+// the replay stops there; Open then restores the snapshot and replays the
+// entries after it.
 func TestNodeReplaysAfterKill(t *testing.T) {
 	if dir := os.Getenv(replayKillEnv); dir != "" {
-		replayKillChild(dir)
+		replayKillChild(dir, os.Getenv(replayModeEnv) == "compact")
 		return
 	}
+	for _, mode := range []string{"barrier", "compact"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Setenv(replayModeEnv, mode)
+			nodeReplaysAfterKill(t)
+		})
+	}
+}
+
+func nodeReplaysAfterKill(t *testing.T) {
 	dir, out := runKilledChild(t, "TestNodeReplaysAfterKill", replayKillEnv)
 	var applied uint64
 	if _, err := fmt.Sscanf(string(out[bytes.LastIndex(out, []byte("applied ")):]), "applied %d", &applied); err != nil {
@@ -510,13 +525,18 @@ func TestNodeReplaysAfterKill(t *testing.T) {
 
 // replayKillChild is the child of TestNodeReplaysAfterKill: it never
 // returns.
-func replayKillChild(dir string) {
+func replayKillChild(dir string, compact bool) {
 	fail := func(what string, err error) {
 		fmt.Println(what+":", err)
 		os.Exit(2)
 	}
-	n, err := Open(context.Background(), Config{Dir: dir, NodeID: "n1", BindAddr: "127.0.0.1:0",
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, RaftLogOutput: io.Discard})
+	cfg := Config{Dir: dir, NodeID: "n1", BindAddr: "127.0.0.1:0",
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, RaftLogOutput: io.Discard}
+	barriers := 1
+	if compact {
+		cfg.TrailingLogs, barriers = 2, 3
+	}
+	n, err := Open(context.Background(), cfg)
 	if err != nil {
 		fail("open", err)
 	}
@@ -530,10 +550,12 @@ func replayKillChild(dir string) {
 			fail("put", err)
 		}
 	}
-	// A barrier entry never reaches the FSM: the snapshot's index passes
+	// Barrier entries never reach the FSM: the snapshot's index passes
 	// the FSM's applied index.
-	if err := n.raft.Barrier(5 * time.Second).Error(); err != nil {
-		fail("barrier", err)
+	for range barriers {
+		if err := n.raft.Barrier(5 * time.Second).Error(); err != nil {
+			fail("barrier", err)
+		}
 	}
 	if err := n.Snapshot(); err != nil {
 		fail("snapshot", err)

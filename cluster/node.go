@@ -167,43 +167,64 @@ func (n *Node) openStores() error {
 	// the result wholesale. The other way round, a snapshot whose index
 	// is past the FSM's only by no-op entries would be restored and
 	// leave the node at that index until an election.
-	replayed, err := n.fsm.Replay(n.logStore.GetLog)
+	mark := n.fsm.CrashMark()
+	if err := n.replay(mark); err != nil {
+		return err
+	}
+	restored, err := n.catchUpFromSnapshot()
+	if err != nil {
+		return err
+	}
+	// The replay can stop early at a compacted entry (a no-op before the
+	// snapshot): once the snapshot is restored, the entries after it up to
+	// the mark continue its state (the crashed process had applied them
+	// on top of it).
+	if restored > 0 && restored < mark {
+		return n.replay(mark)
+	}
+	return nil
+}
+
+// replay applies the local log to the FSM up to to, before Raft starts.
+func (n *Node) replay(to uint64) error {
+	replayed, err := n.fsm.Replay(to, n.logStore.GetLog)
 	if err != nil {
 		return fmt.Errorf("cluster: replay the log into the fsm: %w", err)
 	}
 	if replayed > 0 {
 		n.logger.Info("fsm: replayed entries the previous process had applied", "entries", replayed, "applied_index", n.fsm.AppliedIndex())
 	}
-	return n.catchUpFromSnapshot()
+	return nil
 }
 
 // catchUpFromSnapshot restores the newest snapshot into the FSM when the
-// FSM's durable state is older than it (fsm.db lost or damaged). Raft itself
+// FSM's durable state is older than it (fsm.db lost or damaged), and says
+// which index it restored (0: none). Raft itself
 // is told not to restore on start (NoSnapshotRestoreOnStart) because the FSM
 // is durable and normally ahead of every snapshot.
-func (n *Node) catchUpFromSnapshot() error {
+func (n *Node) catchUpFromSnapshot() (restored uint64, err error) {
 	metas, err := n.snapshots.List()
 	if err != nil {
-		return fmt.Errorf("cluster: list snapshots: %w", err)
+		return 0, fmt.Errorf("cluster: list snapshots: %w", err)
 	}
 	if len(metas) == 0 || metas[0].Index <= n.fsm.AppliedIndex() {
-		return nil
+		return 0, nil
 	}
 	n.logger.Warn("fsm is behind the newest snapshot; restoring it",
 		"fsm_index", n.fsm.AppliedIndex(), "snapshot_index", metas[0].Index)
 	_, rc, err := n.snapshots.Open(metas[0].ID)
 	if err != nil {
-		return fmt.Errorf("cluster: open snapshot: %w", err)
+		return 0, fmt.Errorf("cluster: open snapshot: %w", err)
 	}
 	if err := n.fsm.Restore(rc); err != nil {
-		return fmt.Errorf("cluster: restore snapshot: %w", err)
+		return 0, fmt.Errorf("cluster: restore snapshot: %w", err)
 	}
 	// As restoringFSM does: the snapshot stands for everything up to its
 	// index, whatever index its data was taken at.
 	if err := n.fsm.RaiseApplied(metas[0].Index); err != nil {
-		return fmt.Errorf("cluster: restore snapshot: %w", err)
+		return 0, fmt.Errorf("cluster: restore snapshot: %w", err)
 	}
-	return nil
+	return metas[0].Index, nil
 }
 
 func (n *Node) startRaft(bootstrap bool) error {

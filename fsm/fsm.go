@@ -85,12 +85,12 @@ type FSM struct {
 	// maxRestore is MaxRestoreSize; tests lower it.
 	maxRestore int64
 	// mark is the applied mark file (see markFileName), markBuf its
-	// buffer, both used under applyMu; replayTo is the index the previous
-	// process had applied when it crashed in this boot, 0 if unknown.
+	// buffer (see writeMark); crashMark is the index the previous process
+	// had applied when it crashed in this boot, 0 if unknown.
 	mark       *os.File
 	markBuf    [8]byte
 	markFailed bool
-	replayTo   uint64
+	crashMark  uint64
 
 	// beforeFlushWrite, when set by a test, runs in a flush between moving
 	// the layer aside and writing it.
@@ -131,7 +131,7 @@ func open(dir string, logger *slog.Logger, bootID func() []byte) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.mark, f.replayTo, err = openMark(dir, crashed)
+	f.mark, f.crashMark, err = openMark(dir, crashed)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,9 @@ func open(dir string, logger *slog.Logger, bootID func() []byte) (*FSM, error) {
 	}
 	f.db = db
 	f.applied.Store(applied)
-	f.writeMark(applied)
+	// Until Replay has run, the mark must keep the crashed process's
+	// index, or a second crash would forget it.
+	f.writeMark(max(applied, f.crashMark))
 	f.mem = newLayer(applied)
 	f.flushedIndex.Store(applied)
 	f.kick = make(chan struct{}, 1)
@@ -474,6 +476,11 @@ func (f *FSM) Close() error {
 	if err := errors.Join(flushErr, syncErr, closeErr, markErr); err != nil {
 		// Leave the open marker: the file is not known to be durable.
 		return fmt.Errorf("fsm: close: %w", err)
+	}
+	if f.applied.Load() < f.crashMark {
+		// Closed before the replay it was opened for: keep the marker so
+		// that the next Open in this boot still trusts the mark.
+		return nil
 	}
 	if err := removeOpenMarker(f.dir); err != nil {
 		return fmt.Errorf("fsm: close: %w", err)

@@ -88,7 +88,8 @@ func openMark(dir string, trust bool) (*os.File, uint64, error) {
 }
 
 // writeMark records idx in the applied mark. Called with applyMu held (or
-// before the FSM is shared). A failure costs only the replay after a
+// before the FSM is shared) for markBuf and markFailed, and with mu held
+// (shared or exclusive) for the file, which Close replaces under mu. A failure costs only the replay after a
 // crash (the node then catches up through Raft), so it is logged once and
 // not fatal.
 func (f *FSM) writeMark(idx uint64) {
@@ -144,15 +145,20 @@ func syncDir(dir string) error {
 // replayBatch is how many log entries Replay applies at a time.
 const replayBatch = 256
 
-// Replay applies again, from the local Raft log, the entries the previous
-// process had applied but not yet written to the database when it crashed
-// in this boot (see markFileName); get reads one entry of that log. Call
-// it once, before Raft starts. It returns how many entries it applied. An
-// entry the log lacks ends the replay there: Raft delivers the rest once
-// it learns the commit index.
-func (f *FSM) Replay(get func(index uint64, log *raft.Log) error) (int, error) {
-	to := f.replayTo
-	f.replayTo = 0
+// CrashMark is the index the previous process had applied when it died
+// in this boot without closing (see markFileName), 0 when unknown: every
+// entry up to it is committed and in the local Raft log unless compacted.
+func (f *FSM) CrashMark() uint64 { return f.crashMark }
+
+// Replay applies, from the local Raft log, the entries after AppliedIndex
+// up to to (CrashMark: those the previous process had applied but not yet
+// written to the database); get reads one entry of that log. Call it
+// before Raft starts, and only with entries that continue the FSM's
+// current state (after a restore of a snapshot at index S, only when S is
+// below to). It returns how many entries it applied. An entry the log
+// lacks ends the replay there: Raft delivers the rest once it learns the
+// commit index.
+func (f *FSM) Replay(to uint64, get func(index uint64, log *raft.Log) error) (int, error) {
 	n := 0
 	for from := f.AppliedIndex() + 1; from <= to; {
 		batch := make([]*raft.Log, 0, min(replayBatch, to-from+1))

@@ -234,7 +234,7 @@ func TestReplayAfterCrash(t *testing.T) {
 		if got := f.AppliedIndex(); got != 1 {
 			t.Fatalf("applied after the crash = %d, want the flushed 1", got)
 		}
-		n, err := f.Replay(get)
+		n, err := f.Replay(f.CrashMark(), get)
 		if err != nil || n != 2 {
 			t.Fatalf("Replay = %d, %v; want 2 entries", n, err)
 		}
@@ -248,24 +248,24 @@ func TestReplayAfterCrash(t *testing.T) {
 		if got := dump(t, f); !maps.Equal(got, want) {
 			t.Fatalf("state after replay = %v, want %v", got, want)
 		}
-		if n, err := f.Replay(get); err != nil || n != 0 {
+		if n, err := f.Replay(f.CrashMark(), get); err != nil || n != 0 {
 			t.Fatalf("second Replay = %d, %v; want nothing", n, err)
 		}
 	})
 	t.Run("reboot", func(t *testing.T) {
 		t.Parallel()
 		f := crashed(t, "another-boot")
-		if n, err := f.Replay(get); err != nil || n != 0 {
+		if n, err := f.Replay(f.CrashMark(), get); err != nil || n != 0 {
 			t.Fatalf("Replay after a reboot = %d, %v; want nothing", n, err)
 		}
 		if got := f.AppliedIndex(); got != 0 {
 			t.Fatalf("applied after a reboot = %d, want 0 (database discarded)", got)
 		}
 	})
-	t.Run("restore before replay", func(t *testing.T) {
+	t.Run("a restore rewrites the mark", func(t *testing.T) {
 		t.Parallel()
-		// An older backup restored at start (the cluster's catch-up from a
-		// snapshot) replaces everything the mark speaks of.
+		// After a restore (here an older backup), a crash must not lead a
+		// later start to replay entries from before it.
 		backup := mustOpen(t, "")
 		mustApply(t, backup, cmdLog(1, put("a", "backup")))
 		snap := mustSnapshot(t, backup)
@@ -273,10 +273,34 @@ func TestReplayAfterCrash(t *testing.T) {
 		if err := restoreBytes(f, snap); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := f.Replay(get); err != nil || n != 0 {
-			t.Fatalf("Replay after a restore = %d, %v; want nothing", n, err)
+		dir := f.dir
+		crashWithoutFlush(t, f)
+		f, err := open(dir, nil, testBootID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Close() })
+		if mark := f.CrashMark(); mark > f.AppliedIndex() {
+			t.Fatalf("mark %d after a restore at %d: a replay would apply older entries over it", mark, f.AppliedIndex())
 		}
 		mustGetAll(t, f, map[string]string{"a": "backup"}, "b", "c")
+	})
+	t.Run("closed before its replay", func(t *testing.T) {
+		t.Parallel()
+		// A start that fails before Replay must not forget the mark.
+		f := crashed(t, "test-boot")
+		dir := f.dir
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := open(dir, nil, testBootID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Close() })
+		if n, err := f.Replay(f.CrashMark(), get); err != nil || n != 2 {
+			t.Fatalf("Replay after an interrupted start = %d, %v; want 2 entries", n, err)
+		}
 	})
 	t.Run("log ends early", func(t *testing.T) {
 		t.Parallel()
@@ -287,7 +311,7 @@ func TestReplayAfterCrash(t *testing.T) {
 			}
 			return get(i, l)
 		}
-		if n, err := f.Replay(short); err != nil || n != 1 {
+		if n, err := f.Replay(f.CrashMark(), short); err != nil || n != 1 {
 			t.Fatalf("Replay = %d, %v; want 1 entry", n, err)
 		}
 		mustGetAll(t, f, map[string]string{"a": "2"}, "b", "c")

@@ -59,7 +59,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	// From here a crash may leave either file in place: the applied mark
 	// must not send Replay over the restored state (see markFileName).
 	f.writeMark(0)
-	f.replayTo = 0
 	if err := os.Rename(tmp, f.path); err != nil {
 		// The old file is still in place: reopen it.
 		f.reopenAfterFailure()
@@ -115,6 +114,7 @@ func (f *FSM) reopenAfterFailure() {
 		return
 	}
 	f.db = db
+	f.writeMark(f.applied.Load())
 }
 
 // writeRestoreFile decodes the snapshot stream r into a new file at path,
