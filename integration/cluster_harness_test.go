@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -589,10 +590,25 @@ func (c *Cluster) Cont(i int) {
 
 // restart kills node i if it runs, starts it on the same config and
 // unseals it with the cluster's shares; it rejoins by itself.
+//
+// A restart reuses the node's ports, and while the node is down its peers
+// keep dialling its cluster port on loopback: now and then such a dial
+// gets that very port as its own ephemeral port (a TCP self-connect), and
+// the port is busy for a moment. The start is then tried again.
 func (c *Cluster) restart(ctx context.Context, i int) error {
 	c.Kill(i)
-	if err := c.launch(c.Nodes[i]); err != nil {
-		return err
+	n := c.Nodes[i]
+	for attempt := 1; ; attempt++ {
+		before := len(n.Log())
+		err := c.launch(n)
+		if err == nil {
+			break
+		}
+		busy := strings.Contains(n.Log()[before:], "address already in use")
+		if !busy || attempt == 5 {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	return c.unseal(ctx, i, c.Keys[:clusterThreshold])
 }
