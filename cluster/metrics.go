@@ -80,9 +80,8 @@ func init() { fsm.SetStats(fsmStats) }
 
 // Collectors returns the cluster's process-wide metrics (Raft commit
 // latency and batch sizes, FSM apply time, batch sizes, flushes and
-// fsyncs) for a
-// registry to gather. Every call returns the same collectors: register
-// them in one registry only.
+// fsyncs) for a registry to gather. Every call returns the same
+// collectors: register them in one registry only.
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{commitDuration, batchOps, fsmApplyDuration, fsmApplyBatch, fsmFlushDuration, fsmFlushKeys, fsmSyncs, fsmSyncDuration}
 }

@@ -220,6 +220,13 @@ func readApplied(meta *bolt.Bucket) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
+// putApplied records idx as the applied index in the meta bucket.
+func putApplied(meta *bolt.Bucket, idx uint64) error {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], idx)
+	return meta.Put(appliedKey, b[:])
+}
+
 // AppliedIndex is the index of the last log entry applied (visible to Get,
 // List and Scan). bbolt records, in the same transaction as the data, the
 // index a flush covered; after a crash the FSM reopens at that index and

@@ -89,9 +89,9 @@ func openMark(dir string, trust bool) (*os.File, uint64, error) {
 
 // writeMark records idx in the applied mark. Called with applyMu held (or
 // before the FSM is shared) for markBuf and markFailed, and with mu held
-// (shared or exclusive) for the file, which Close replaces under mu. A failure costs only the replay after a
-// crash (the node then catches up through Raft), so it is logged once and
-// not fatal.
+// (shared or exclusive) for the file, which Close replaces under mu. A
+// failure costs only the replay after a crash (the node then catches up
+// through Raft), so it is logged once and not fatal.
 func (f *FSM) writeMark(idx uint64) {
 	if f.mark == nil {
 		return

@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -96,19 +95,16 @@ func (l *layer) lookup(key string) (value []byte, deleted, found bool) {
 // walks its pages once.
 func (l *layer) writeTo(data *bolt.Bucket) error {
 	for _, p := range l.tombs {
-		if err := deletePrefix(data, []byte(p)); err != nil {
+		if err := applyOp(data, OpDeletePrefix, []byte(p), nil); err != nil {
 			return err
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(l.kv)) {
-		e := l.kv[k]
-		var err error
+		e, kind := l.kv[k], OpPut
 		if e.deleted {
-			err = data.Delete([]byte(k))
-		} else {
-			err = data.Put([]byte(k), e.value)
+			kind = OpDelete
 		}
-		if err != nil {
+		if err := applyOp(data, kind, []byte(k), e.value); err != nil {
 			return err
 		}
 	}
@@ -204,9 +200,7 @@ func (f *FSM) flushLocked() error {
 		if err := l.writeTo(data); err != nil {
 			return err
 		}
-		var idx [8]byte
-		binary.BigEndian.PutUint64(idx[:], l.last)
-		return meta.Put(appliedKey, idx[:])
+		return putApplied(meta, l.last)
 	})
 	done()
 	if err != nil {

@@ -3,7 +3,6 @@ package fsm
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -81,9 +80,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	// and entries after it must not be skipped as "already applied".
 	if prev := f.applied.Load(); prev > applied {
 		if err := db.Update(func(tx *bolt.Tx) error {
-			var idx [8]byte
-			binary.BigEndian.PutUint64(idx[:], prev)
-			return tx.Bucket(metaBucket).Put(appliedKey, idx[:])
+			return putApplied(tx.Bucket(metaBucket), prev)
 		}); err != nil {
 			// The file's index is behind the restored state's: stop
 			// until a restart (or another restore) sorts it out.

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,10 +34,10 @@ const (
 	maxDecoderWindow = 64 << 20
 )
 
-// Snapshot flushes the in-memory layer and checkpoints the database (Sync,
-// so the file on disk is never behind the newest snapshot) and opens the read transaction Persist will
-// stream. It is cheap; the copy happens in Persist, concurrently with
-// ApplyBatch.
+// Snapshot flushes the in-memory layer, checkpoints the database (Sync, so
+// the file on disk is never behind the newest snapshot) and opens the read
+// transaction Persist will stream. It is cheap; the copy happens in
+// Persist, concurrently with ApplyBatch.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
@@ -46,9 +45,6 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err := f.flush(); err != nil {
 		// After a failure Raft would record a snapshot index past entries
 		// the file never received.
-		if errors.Is(err, ErrClosed) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("fsm: snapshot: %w", err)
 	}
 	f.mu.RLock()

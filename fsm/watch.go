@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,13 +10,14 @@ import (
 )
 
 // Observer is told which watched keys an applied batch touched. It runs on
-// Raft's FSM goroutine after the batch is applied (readable by Get) and before
-// AppliedIndex moves past it, so anyone who waits for an index (WaitApplied)
-// sees the observer's effects. It must be quick and must not call back into
-// the FSM's mutating methods. Get already sees the batch; List and Scan
-// see it only after WaitApplied for the batch's index (they make bbolt
-// current up to the applied index, which moves after the observer). After a Restore it is called once with the
-// empty key, meaning "everything may have changed".
+// Raft's FSM goroutine after the batch is applied (readable by Get) and
+// before AppliedIndex moves past it, so anyone who waits for an index
+// (WaitApplied) sees the observer's effects. It must be quick and must not
+// call back into the FSM's mutating methods. Get already sees the batch;
+// List and Scan see it only after WaitApplied for the batch's index (they
+// make bbolt current up to the applied index, which moves after the
+// observer). After a Restore it is called once with the empty key, meaning
+// "everything may have changed".
 type Observer func(key string)
 
 // watch holds the observer and the waiters for applied indexes.
@@ -111,9 +111,7 @@ func (f *FSM) RaiseApplied(idx uint64) error {
 		return ErrClosed
 	}
 	if err := f.db.Update(func(tx *bolt.Tx) error {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], idx)
-		return tx.Bucket(metaBucket).Put(appliedKey, b[:])
+		return putApplied(tx.Bucket(metaBucket), idx)
 	}); err != nil {
 		return fmt.Errorf("fsm: raise applied index: %w", err)
 	}
