@@ -71,6 +71,8 @@ type FSM struct {
 	ovMu     sync.RWMutex
 	mem      *layer
 	flushing *layer
+	// cache holds values read from bbolt (see readCache).
+	cache *readCache
 	// flushedIndex is the applied index bbolt holds.
 	flushedIndex atomic.Uint64
 
@@ -95,6 +97,9 @@ type FSM struct {
 	// beforeFlushWrite, when set by a test, runs in a flush between moving
 	// the layer aside and writing it.
 	beforeFlushWrite func()
+	// afterDiskRead, when set by a test, runs in Get between reading
+	// bbolt and filling the cache.
+	afterDiskRead func()
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -150,6 +155,7 @@ func open(dir string, logger *slog.Logger, bootID func() []byte) (*FSM, error) {
 	// index, or a second crash would forget it.
 	f.writeMark(max(applied, f.crashMark))
 	f.mem = newLayer(applied)
+	f.cache = newReadCache()
 	f.flushedIndex.Store(applied)
 	f.kick = make(chan struct{}, 1)
 	f.stopFlusher = make(chan struct{})
@@ -363,7 +369,8 @@ func (f *FSM) Get(key string) ([]byte, error) {
 	if f.db == nil {
 		return nil, ErrClosed
 	}
-	if v, deleted, found := f.lookup(key); found {
+	v, deleted, found, gen := f.lookup(key)
+	if found {
 		if deleted {
 			return nil, nil
 		}
@@ -378,6 +385,12 @@ func (f *FSM) Get(key string) ([]byte, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fsm: get: %w", err)
+	}
+	if f.afterDiskRead != nil {
+		f.afterDiskRead()
+	}
+	if out != nil && len(out) <= cacheMaxValue {
+		f.cache.add(key, append(make([]byte, 0, len(out)), out...), gen)
 	}
 	return out, nil
 }
@@ -476,6 +489,7 @@ func (f *FSM) Close() error {
 	}
 	db := f.db
 	f.db = nil
+	f.cache.reset()
 	syncErr := db.Sync()
 	closeErr := db.Close()
 	markErr := f.mark.Close()

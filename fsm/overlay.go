@@ -122,17 +122,22 @@ func (f *FSM) failure() error {
 	return nil
 }
 
-// lookup consults the in-memory layers for key. Called with mu held.
-func (f *FSM) lookup(key string) (value []byte, deleted, found bool) {
+// lookup consults the in-memory layers for key, then the read cache.
+// When none has it, gen is the cache generation to fill it with after
+// reading bbolt (see readCache). Called with mu held.
+func (f *FSM) lookup(key string) (value []byte, deleted, found bool, gen uint64) {
 	f.ovMu.RLock()
 	defer f.ovMu.RUnlock()
 	if value, deleted, found = f.mem.lookup(key); found {
-		return value, deleted, true
+		return value, deleted, true, 0
 	}
 	if f.flushing != nil {
-		return f.flushing.lookup(key)
+		if value, deleted, found = f.flushing.lookup(key); found {
+			return value, deleted, true, 0
+		}
 	}
-	return nil, false, false
+	value, found, gen = f.cache.get(key)
+	return value, false, found, gen
 }
 
 // layerFull reports whether ApplyBatch must flush before applying more.
@@ -212,6 +217,7 @@ func (f *FSM) flushLocked() error {
 	}
 	f.flushedIndex.Store(l.last)
 	f.ovMu.Lock()
+	f.cache.invalidate(l)
 	f.flushing = nil
 	f.ovMu.Unlock()
 	return nil
@@ -222,6 +228,7 @@ func (f *FSM) flushLocked() error {
 func (f *FSM) resetLayers(applied uint64) {
 	f.ovMu.Lock()
 	f.mem, f.flushing = newLayer(applied), nil
+	f.cache.reset()
 	f.ovMu.Unlock()
 	f.flushedIndex.Store(applied)
 }

@@ -372,3 +372,129 @@ func TestRaiseAppliedFlushesFirst(t *testing.T) {
 		t.Fatalf("entry 10 was applied after the raise to 10: b = %q", v)
 	}
 }
+
+// TestCacheNeverKeepsAReplacedValue reads a key from bbolt, and before
+// the read fills the cache, a newer value of the key is applied and
+// flushed: the late fill must not bring the old value back once the
+// layers no longer hold the new one.
+func TestCacheNeverKeepsAReplacedValue(t *testing.T) {
+	t.Parallel()
+	f := mustOpen(t, "")
+	mustApply(t, f, cmdLog(1, put("k", "old")))
+	if err := f.flush(); err != nil {
+		t.Fatal(err)
+	}
+	read, resume := make(chan struct{}), make(chan struct{})
+	f.afterDiskRead = func() { close(read); <-resume }
+	got := make(chan []byte, 1)
+	go func() {
+		v, err := f.Get("k")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- v
+	}()
+	<-read
+	f.afterDiskRead = nil // only the reader above waits
+	mustApply(t, f, cmdLog(2, put("k", "new")))
+	if err := f.flush(); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	if v := <-got; string(v) != "old" {
+		t.Fatalf("the read that began before the write = %q, want %q", v, "old")
+	}
+	for range 2 { // the second read would come from the cache
+		if v, err := f.Get("k"); err != nil || string(v) != "new" {
+			t.Fatalf("Get after the write was flushed = %q, %v; want %q", v, err, "new")
+		}
+	}
+}
+
+// TestCacheFollowsEveryChange reads keys into the cache, then changes
+// them by each kind of op and by a restore, and reads them again.
+func TestCacheFollowsEveryChange(t *testing.T) {
+	t.Parallel()
+	f := mustOpen(t, "")
+	mustApply(t, f, cmdLog(1, put("a/1", "v1"), put("a/2", "v2"), put("b", "v3")))
+	snap := mustSnapshot(t, f) // a/1, a/2, b as applied at index 1
+	steps := []struct {
+		name string
+		ops  []Op
+		want map[string]string
+	}{
+		{"put", []Op{put("a/1", "w1")}, map[string]string{"a/1": "w1", "a/2": "v2", "b": "v3"}},
+		{"delete", []Op{del("a/2")}, map[string]string{"a/1": "w1", "b": "v3"}},
+		{"delete-prefix", []Op{delPrefix("a/")}, map[string]string{"b": "v3"}},
+	}
+	index := uint64(1)
+	for _, st := range steps {
+		for range 2 { // fill the cache from bbolt
+			for _, k := range []string{"a/1", "a/2", "b"} {
+				if _, err := f.Get(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		index++
+		mustApply(t, f, cmdLog(index, st.ops...))
+		if err := f.flush(); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			mustGetAll(t, f, st.want, absentOf(st.want)...)
+		}
+	}
+	mustApply(t, f, cmdLog(index+1, put("b", "w3")))
+	if err := f.flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustGetAll(t, f, map[string]string{"b": "w3"}) // cached from bbolt
+	mustApply(t, f, cmdLog(index+1, put("b", "w3")))
+	if err := f.flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustGetAll(t, f, map[string]string{"b": "w3"}) // cached from bbolt
+	if err := restoreBytes(f, snap); err != nil {
+		t.Fatal(err)
+	}
+	mustGetAll(t, f, map[string]string{"a/1": "v1", "a/2": "v2", "b": "v3"})
+}
+
+func absentOf(present map[string]string) []string {
+	var out []string
+	for _, k := range []string{"a/1", "a/2", "b"} {
+		if _, ok := present[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// TestCacheStaysWithinItsBudget fills the cache past its size: it keeps
+// to cacheBytes, still answers for the key added last, and never takes a
+// value too large to cache.
+func TestCacheStaysWithinItsBudget(t *testing.T) {
+	t.Parallel()
+	c := newReadCache()
+	value := make([]byte, cacheMaxValue)
+	n := 2 * cacheBytes / cacheMaxValue
+	for i := range n {
+		_, _, gen := c.get(key("k/", i))
+		c.add(key("k/", i), value, gen)
+		if c.bytes > cacheBytes {
+			t.Fatalf("after %d values the cache holds %d bytes, budget %d", i+1, c.bytes, cacheBytes)
+		}
+	}
+	if _, ok, _ := c.get(key("k/", n-1)); !ok {
+		t.Fatal("the value added last was evicted")
+	}
+	if len(c.m) >= n || len(c.m) < n/4 {
+		t.Fatalf("the cache holds %d of %d values", len(c.m), n)
+	}
+	_, _, gen := c.get("big")
+	c.add("big", make([]byte, cacheMaxValue+1), gen)
+	if _, ok, _ := c.get("big"); ok {
+		t.Fatal("a value over cacheMaxValue was cached")
+	}
+}

@@ -1,0 +1,102 @@
+package fsm
+
+import "sync"
+
+// Values read from bbolt are kept in a bounded in-memory cache, so that a
+// hot key (a token, a mount's configuration, a KV secret's metadata) costs
+// a map lookup instead of a read transaction. They are the same sealed
+// bytes bbolt holds in its memory map: the cache adds no plaintext.
+const (
+	// cacheBytes bounds the cached keys and values.
+	cacheBytes = 32 << 20
+	// cacheMaxValue is the largest value cached.
+	cacheMaxValue = 64 << 10
+)
+
+// readCache holds values as bbolt has them. Only a flush changes bbolt
+// under an open FSM, so a flush's invalidate drops the keys it wrote (all
+// of them for a delete-prefix) and bumps gen; Get, which reads bbolt
+// outside any lock, fills the cache only if gen has not moved since it
+// found the key missing from the layers and the cache. A value read before
+// a flush's commit is thus never cached after that flush's invalidate, and
+// one cached before it is dropped by it; until then the flushing layer,
+// consulted first, answers for every key the flush writes.
+//
+// Lock order: ovMu, then mu of the cache.
+type readCache struct {
+	mu    sync.RWMutex
+	m     map[string][]byte
+	bytes int
+	gen   uint64
+}
+
+func newReadCache() *readCache {
+	return &readCache{m: make(map[string][]byte)}
+}
+
+// get returns the cached value of key, or the generation to hand to add
+// after reading bbolt.
+func (c *readCache) get(key string) (value []byte, ok bool, gen uint64) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[key]
+	return v, ok, c.gen
+}
+
+// add caches value (owned by the cache from now on) as bbolt's value of
+// key, read after get returned gen. An absent key is not cached.
+func (c *readCache) add(key string, value []byte, gen uint64) {
+	if value == nil || len(value) > cacheMaxValue {
+		return
+	}
+	size := len(key) + len(value) + entryOverhead
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if old, ok := c.m[key]; ok {
+		c.bytes -= len(key) + len(old) + entryOverhead
+	}
+	// Evict arbitrary entries (map order is randomised) to make room.
+	for k, v := range c.m {
+		if c.bytes+size <= cacheBytes {
+			break
+		}
+		delete(c.m, k)
+		c.bytes -= len(k) + len(v) + entryOverhead
+	}
+	c.m[key] = value
+	c.bytes += size
+}
+
+// invalidate drops what a flush of l changes in bbolt. Called after the
+// flush committed, with ovMu held, before the flushing layer is dropped.
+func (c *readCache) invalidate(l *layer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if len(l.tombs) > 0 {
+		c.resetLocked()
+		return
+	}
+	for k := range l.kv {
+		if v, ok := c.m[k]; ok {
+			delete(c.m, k)
+			c.bytes -= len(k) + len(v) + entryOverhead
+		}
+	}
+}
+
+// reset empties the cache (the database was replaced or closed).
+func (c *readCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.resetLocked()
+}
+
+func (c *readCache) resetLocked() {
+	clear(c.m)
+	c.bytes = 0
+}
