@@ -1,6 +1,9 @@
 package fsm
 
-import "sync"
+import (
+	"bytes"
+	"sync"
+)
 
 // Values read from bbolt are kept in a bounded in-memory cache, so that a
 // hot key (a token, a mount's configuration, a KV secret's metadata) costs
@@ -14,12 +17,12 @@ const (
 )
 
 // readCache holds values as bbolt has them. Only a flush changes bbolt
-// under an open FSM, so a flush's invalidate drops the keys it wrote (all
-// of them for a delete-prefix) and bumps gen; Get, which reads bbolt
-// outside any lock, fills the cache only if gen has not moved since it
-// found the key missing from the layers and the cache. A value read before
-// a flush's commit is thus never cached after that flush's invalidate, and
-// one cached before it is dropped by it; until then the flushing layer,
+// under an open FSM, so a flush's update (flushed) replaces or drops the
+// cached keys it wrote (all of them for a delete-prefix) and bumps gen;
+// Get, which reads bbolt outside any lock, fills the cache only if gen has
+// not moved since it found the key missing from the layers and the cache. A value read before
+// a flush's commit is thus never cached after that flush's update, and
+// one cached before it is replaced by it; until then the flushing layer,
 // consulted first, answers for every key the flush writes.
 //
 // Lock order: ovMu, then mu of the cache.
@@ -70,9 +73,11 @@ func (c *readCache) add(key string, value []byte, gen uint64) {
 	c.bytes += size
 }
 
-// invalidate drops what a flush of l changes in bbolt. Called after the
-// flush committed, with ovMu held, before the flushing layer is dropped.
-func (c *readCache) invalidate(l *layer) {
+// flushed brings the cache in line with bbolt after a flush of l
+// committed: a cached key the flush rewrote gets its new value (a hot key
+// stays hot), one it deleted goes, and a delete-prefix empties the cache.
+// Called with ovMu held, before the flushing layer is dropped.
+func (c *readCache) flushed(l *layer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -80,11 +85,19 @@ func (c *readCache) invalidate(l *layer) {
 		c.resetLocked()
 		return
 	}
-	for k := range l.kv {
-		if v, ok := c.m[k]; ok {
-			delete(c.m, k)
-			c.bytes -= len(k) + len(v) + entryOverhead
+	for k, e := range l.kv {
+		old, ok := c.m[k]
+		if !ok {
+			continue
 		}
+		c.bytes -= len(k) + len(old) + entryOverhead
+		if e.deleted || len(e.value) > cacheMaxValue {
+			delete(c.m, k)
+			continue
+		}
+		// A copy: the layer's values alias whole log entries.
+		c.m[k] = bytes.Clone(e.value)
+		c.bytes += len(k) + len(e.value) + entryOverhead
 	}
 }
 

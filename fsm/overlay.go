@@ -217,7 +217,7 @@ func (f *FSM) flushLocked() error {
 	}
 	f.flushedIndex.Store(l.last)
 	f.ovMu.Lock()
-	f.cache.invalidate(l)
+	f.cache.flushed(l)
 	f.flushing = nil
 	f.ovMu.Unlock()
 	return nil
