@@ -25,16 +25,17 @@ const (
 // one cached before it is replaced by it; until then the flushing layer,
 // consulted first, answers for every key the flush writes.
 //
-// Lock order: ovMu, then mu of the cache.
+// Lock order: ovMu, then mu of the cache; a flush takes mu alone.
 type readCache struct {
 	mu    sync.RWMutex
 	m     map[string][]byte
 	bytes int
+	max   int // cacheBytes; tests lower it
 	gen   uint64
 }
 
 func newReadCache() *readCache {
-	return &readCache{m: make(map[string][]byte)}
+	return &readCache{m: make(map[string][]byte), max: cacheBytes}
 }
 
 // get returns the cached value of key, or the generation to hand to add
@@ -58,12 +59,12 @@ func (c *readCache) add(key string, value []byte, gen uint64) {
 	if c.gen != gen {
 		return
 	}
-	if old, ok := c.m[key]; ok {
-		c.bytes -= len(key) + len(old) + entryOverhead
+	if _, ok := c.m[key]; ok {
+		return // another Get filled it in this generation: the same value
 	}
 	// Evict arbitrary entries (map order is randomised) to make room.
 	for k, v := range c.m {
-		if c.bytes+size <= cacheBytes {
+		if c.bytes+size <= c.max {
 			break
 		}
 		delete(c.m, k)
@@ -76,7 +77,8 @@ func (c *readCache) add(key string, value []byte, gen uint64) {
 // flushed brings the cache in line with bbolt after a flush of l
 // committed: a cached key the flush rewrote gets its new value (a hot key
 // stays hot), one it deleted goes, and a delete-prefix empties the cache.
-// Called with ovMu held, before the flushing layer is dropped.
+// Called after the commit and before the flushing layer is dropped (which
+// answers for every key of l until then), without ovMu.
 func (c *readCache) flushed(l *layer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -91,7 +93,7 @@ func (c *readCache) flushed(l *layer) {
 			continue
 		}
 		c.bytes -= len(k) + len(old) + entryOverhead
-		if e.deleted || len(e.value) > cacheMaxValue {
+		if e.deleted || len(e.value) > cacheMaxValue || c.bytes+len(k)+len(e.value)+entryOverhead > c.max {
 			delete(c.m, k)
 			continue
 		}

@@ -216,8 +216,8 @@ func (f *FSM) flushLocked() error {
 		return fail
 	}
 	f.flushedIndex.Store(l.last)
-	f.ovMu.Lock()
 	f.cache.flushed(l)
+	f.ovMu.Lock()
 	f.flushing = nil
 	f.ovMu.Unlock()
 	return nil

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -471,30 +473,114 @@ func absentOf(present map[string]string) []string {
 	return out
 }
 
-// TestCacheStaysWithinItsBudget fills the cache past its size: it keeps
-// to cacheBytes, still answers for the key added last, and never takes a
-// value too large to cache.
+// TestCacheStaysWithinItsBudget fills the cache past its size with new
+// keys, refills of cached keys and flushes that grow cached values: it
+// keeps to its budget, its count matches what it holds, it still answers
+// for the key added last, and it never takes a value too large to cache.
 func TestCacheStaysWithinItsBudget(t *testing.T) {
 	t.Parallel()
 	c := newReadCache()
-	value := make([]byte, cacheMaxValue)
-	n := 2 * cacheBytes / cacheMaxValue
-	for i := range n {
-		_, _, gen := c.get(key("k/", i))
-		c.add(key("k/", i), value, gen)
-		if c.bytes > cacheBytes {
-			t.Fatalf("after %d values the cache holds %d bytes, budget %d", i+1, c.bytes, cacheBytes)
+	c.max = 16 * cacheMaxValue
+	check := func(when string) {
+		t.Helper()
+		held := 0
+		for k, v := range c.m {
+			held += len(k) + len(v) + entryOverhead
 		}
+		if held != c.bytes || c.bytes > c.max {
+			t.Fatalf("%s: the cache counts %d bytes and holds %d, budget %d", when, c.bytes, held, c.max)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	n := 64 * c.max / cacheMaxValue
+	for i := range n {
+		if i%3 == 0 { // a second Get of a hot key fills it again
+			_, _, gen := c.get(key("k/", i/2))
+			c.add(key("k/", i/2), make([]byte, 1+r.IntN(cacheMaxValue)), gen)
+		}
+		k := key("k/", i)
+		_, _, gen := c.get(k)
+		c.add(k, make([]byte, 1+r.IntN(cacheMaxValue)), gen)
+		check(fmt.Sprint("after ", i+1, " values"))
 	}
 	if _, ok, _ := c.get(key("k/", n-1)); !ok {
 		t.Fatal("the value added last was evicted")
 	}
-	if len(c.m) >= n || len(c.m) < n/4 {
-		t.Fatalf("the cache holds %d of %d values", len(c.m), n)
+	// A flush rewrites every cached key with the largest value cached.
+	l := newLayer(0)
+	for k := range c.m {
+		l.apply(OpPut, k, make([]byte, cacheMaxValue))
+	}
+	c.flushed(l)
+	check("after a flush grew every value")
+	if len(c.m) == 0 {
+		t.Fatal("a flush that grew the values emptied the cache")
 	}
 	_, _, gen := c.get("big")
 	c.add("big", make([]byte, cacheMaxValue+1), gen)
 	if _, ok, _ := c.get("big"); ok {
 		t.Fatal("a value over cacheMaxValue was cached")
 	}
+}
+
+// TestCacheUnderConcurrentFlushes reads while a writer applies rising
+// values and the flusher writes them out: a read that begins after an
+// apply returned must see that value or a later one.
+func TestCacheUnderConcurrentFlushes(t *testing.T) {
+	t.Parallel()
+	f := mustOpen(t, "")
+	const keys = 4
+	var applied [keys]atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // flushes far more often than the flusher would
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := f.flush(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := i % keys
+				floor := applied[k].Load()
+				v, err := f.Get(key("k/", k))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got := int64(0)
+				if v != nil {
+					fmt.Sscan(string(v), &got)
+				}
+				if got < floor {
+					t.Errorf("Get(k/%d) = %d after %d was applied", k, got, floor)
+					return
+				}
+			}
+		}()
+	}
+	for i := int64(1); i <= 3000 && !t.Failed(); i++ {
+		k := int(i) % keys
+		mustApply(t, f, cmdLog(uint64(i), put(key("k/", k), fmt.Sprint(i))))
+		applied[k].Store(i)
+	}
+	close(stop)
+	wg.Wait()
 }
