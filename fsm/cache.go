@@ -20,10 +20,11 @@ const (
 // under an open FSM, so a flush's update (flushed) replaces or drops the
 // cached keys it wrote (all of them for a delete-prefix) and bumps gen;
 // Get, which reads bbolt outside any lock, fills the cache only if gen has
-// not moved since it found the key missing from the layers and the cache. A value read before
-// a flush's commit is thus never cached after that flush's update, and
-// one cached before it is replaced by it; until then the flushing layer,
-// consulted first, answers for every key the flush writes.
+// not moved since it found the key missing from the layers and the cache.
+// A value read before a flush's commit is thus never cached after that
+// flush's update, and one cached before it is replaced by it; until then
+// the flushing layer, consulted first, answers for every key the flush
+// writes.
 //
 // Lock order: ovMu, then mu of the cache; a flush takes mu alone.
 type readCache struct {
