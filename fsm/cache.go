@@ -48,12 +48,13 @@ func (c *readCache) get(key string) (value []byte, ok bool, gen uint64) {
 	return v, ok, c.gen
 }
 
-// add caches value (owned by the cache from now on) as bbolt's value of
-// key, read after get returned gen. An absent key is not cached.
+// add caches a copy of value as bbolt's value of key, read after get
+// returned gen. An absent key is not cached.
 func (c *readCache) add(key string, value []byte, gen uint64) {
 	if value == nil || len(value) > cacheMaxValue {
 		return
 	}
+	value = bytes.Clone(value) // the caller owns value
 	size := len(key) + len(value) + entryOverhead
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -389,9 +389,7 @@ func (f *FSM) Get(key string) ([]byte, error) {
 	if f.afterDiskRead != nil {
 		f.afterDiskRead()
 	}
-	if out != nil && len(out) <= cacheMaxValue {
-		f.cache.add(key, append(make([]byte, 0, len(out)), out...), gen)
-	}
+	f.cache.add(key, out, gen)
 	return out, nil
 }
 

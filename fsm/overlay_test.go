@@ -452,11 +452,6 @@ func TestCacheFollowsEveryChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustGetAll(t, f, map[string]string{"b": "w3"}) // cached from bbolt
-	mustApply(t, f, cmdLog(index+1, put("b", "w3")))
-	if err := f.flush(); err != nil {
-		t.Fatal(err)
-	}
-	mustGetAll(t, f, map[string]string{"b": "w3"}) // cached from bbolt
 	if err := restoreBytes(f, snap); err != nil {
 		t.Fatal(err)
 	}
