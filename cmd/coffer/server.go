@@ -92,7 +92,7 @@ func runServer(args []string) int {
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
 	}
-	tuneGC()
+	tuneRuntime()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP (log rotation) must never kill the server, even while it starts.
