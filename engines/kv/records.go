@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"coffer/engines/jsonobj"
 )
 
 // Storage layout of a version 2 mount, inside the mount's view:
@@ -82,7 +84,8 @@ type versionRecord struct {
 }
 
 // versionFormatData starts a version record that is this byte followed
-// by the data object exactly as json.Marshal wrote it. It can never start
+// by the data object exactly as json.Marshal writes it (jsonobj.AppendValue
+// writes the same bytes). It can never start
 // JSON, so the older {"data": ...} records stay readable.
 const versionFormatData byte = 0x01
 
@@ -176,14 +179,9 @@ func decodeVersion(raw []byte) (map[string]any, error) {
 // encodeVersion serialises a version's data object: the format byte, then
 // the object's JSON.
 func encodeVersion(data map[string]any) ([]byte, error) {
-	inner, err := json.Marshal(data)
-	if err != nil {
-		return nil, err
-	}
-	blob := make([]byte, 1+len(inner))
+	blob := make([]byte, 1, 256)
 	blob[0] = versionFormatData
-	copy(blob[1:], inner)
-	return blob, nil
+	return jsonobj.AppendValue(blob, data, true)
 }
 
 // lockMetadata write-locks key for a read-modify-write cycle and loads its
