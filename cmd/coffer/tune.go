@@ -25,9 +25,9 @@ func tuneRuntime() {
 	}
 }
 
-// serverProcs is how many goroutines the server runs at once given the
-// runtime's default (the CPUs it may use, a cgroup quota included): twice
-// that. A request spends much of its time in system calls that hold their
+// serverProcs is the server's GOMAXPROCS (how many threads run Go code at
+// once) given the runtime's default (the CPUs it may use, a cgroup quota
+// included): twice that. A request spends much of its time in system calls that hold their
 // thread (a loopback write runs the receiver's TCP path too, the log's
 // fsync waits for the disk), and the runtime hands such a thread's
 // processor to another only when its monitor notices, so with one

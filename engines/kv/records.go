@@ -85,8 +85,8 @@ type versionRecord struct {
 
 // versionFormatData starts a version record that is this byte followed
 // by the data object exactly as json.Marshal writes it (jsonobj.AppendValue
-// writes the same bytes). It can never start
-// JSON, so the older {"data": ...} records stay readable.
+// writes the same bytes). It can never start JSON, so the older
+// {"data": ...} records stay readable.
 const versionFormatData byte = 0x01
 
 func newKeyMetadata() *keyMetadata {
