@@ -90,7 +90,7 @@ func New(cfg Config) *Handler {
 // ServeHTTP routes a request: the unauthenticated sys endpoints here, every
 // other /v1 path through Node.Handle.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	ctx, cancel := withBound(r.Context(), h.timeout)
 	defer cancel()
 	r = r.WithContext(ctx)
 	path, ok := strings.CutPrefix(r.URL.Path, "/v1/")
@@ -133,15 +133,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // exactly this string, so "a//b" or "a/./b" can never be checked as one
 // path and served as another.
 func canonical(path string) bool {
-	if path == "" {
+	rest := strings.TrimSuffix(path, "/")
+	if rest == "" {
 		return false
 	}
-	for _, seg := range strings.Split(strings.TrimSuffix(path, "/"), "/") {
+	for {
+		seg, tail, more := strings.Cut(rest, "/")
 		if seg == "" || seg == "." || seg == ".." {
 			return false
 		}
+		if !more {
+			return true
+		}
+		rest = tail
 	}
-	return true
 }
 
 // readBody reads the body within limit bytes.
@@ -219,6 +224,9 @@ func clientToken(r *http.Request) string {
 func operation(r *http.Request) (engines.Operation, bool) {
 	switch r.Method {
 	case http.MethodGet:
+		if r.URL.RawQuery == "" {
+			return engines.ReadOperation, true
+		}
 		if v := r.URL.Query().Get("list"); v == "true" || v == "1" {
 			return engines.ListOperation, true
 		}
@@ -261,6 +269,9 @@ func (h *Handler) serveLogical(w http.ResponseWriter, r *http.Request, path stri
 		req.Body = http.MaxBytesReader(w, r.Body, maxStreamBytes)
 	case op == engines.ReadOperation, op == engines.ListOperation, op == engines.DeleteOperation:
 		req.Data = map[string]any{}
+		if r.URL.RawQuery == "" {
+			break
+		}
 		for k, vs := range r.URL.Query() {
 			if k == "list" || len(vs) == 0 {
 				continue

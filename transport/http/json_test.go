@@ -119,6 +119,9 @@ func TestCanonical(t *testing.T) {
 		"a/../b":             false,
 		"a/b/..":             false,
 		"a//":                false,
+		"/":                  false,
+		"a/.":                false,
+		"a/b/c/":             true,
 	} {
 		if got := canonical(path); got != want {
 			t.Errorf("canonical(%q) = %v, want %v", path, got, want)

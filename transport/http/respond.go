@@ -80,12 +80,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	*bp = append(*bp, '\n')
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(*bp)))
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	h["Content-Length"] = []string{strconv.Itoa(len(*bp))}
 	w.WriteHeader(status)
 	_, _ = w.Write(*bp)
 }
+
+// Header values every JSON response carries, shared (capacity equals
+// length, so an Add elsewhere copies instead of writing into them).
+var (
+	jsonContentType = []string{"application/json"}[:1:1]
+	noStore         = []string{"no-store"}[:1:1]
+)
 
 // maxPooledResponse: larger response buffers are left to the collector.
 const maxPooledResponse = 64 << 10
