@@ -29,8 +29,11 @@ type Barrier struct {
 	logger *slog.Logger
 
 	// mu guards the key material. It is never held across storage I/O.
-	mu       sync.RWMutex
-	sealed   bool
+	mu sync.RWMutex
+	// sealed changes only under mu (for writing); Sealed reads it
+	// without the lock, as a hint: what uses a key checks it again
+	// under mu.
+	sealed   atomic.Bool
 	rootKey  []byte
 	rootAEAD cipher.AEAD
 	keys     *keyring
@@ -58,15 +61,13 @@ func NewBarrier(store Storage, logger *slog.Logger) *Barrier {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Barrier{store: store, logger: logger, sealed: true}
+	b := &Barrier{store: store, logger: logger}
+	b.sealed.Store(true)
+	return b
 }
 
 // Sealed reports whether the barrier is sealed.
-func (b *Barrier) Sealed() bool {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.sealed
-}
+func (b *Barrier) Sealed() bool { return b.sealed.Load() }
 
 // Seal zeroes the root key and every keyring key and drops their AEADs;
 // afterwards Get, Put, List, Delete, Encrypt and Decrypt return ErrSealed.
@@ -75,7 +76,7 @@ func (b *Barrier) Sealed() bool {
 func (b *Barrier) Seal() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.sealed {
+	if b.sealed.Load() {
 		return
 	}
 	b.keys.zero()
@@ -83,7 +84,7 @@ func (b *Barrier) Seal() {
 	clear(b.rootKey)
 	b.rootKey = nil
 	b.rootAEAD = nil
-	b.sealed = true
+	b.sealed.Store(true)
 	b.logger.Info("barrier sealed")
 }
 
@@ -91,7 +92,7 @@ func (b *Barrier) Seal() {
 func (b *Barrier) Encrypt(path string, plaintext []byte) ([]byte, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if b.sealed {
+	if b.sealed.Load() {
 		return nil, ErrSealed
 	}
 	t := b.keys.active
@@ -125,7 +126,7 @@ func (b *Barrier) open(path string, blob []byte) ([]byte, error) {
 	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if b.sealed {
+	if b.sealed.Load() {
 		return nil, ErrSealed
 	}
 	t, ok := b.keys.terms[n]
@@ -226,7 +227,7 @@ type KeyStatus struct {
 func (b *Barrier) KeyStatus() (*KeyStatus, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if b.sealed {
+	if b.sealed.Load() {
 		return nil, ErrSealed
 	}
 	t := b.keys.active

@@ -23,7 +23,7 @@ func (b *Barrier) Rotate(ctx context.Context) (uint32, error) {
 	}
 
 	b.mu.RLock()
-	if b.sealed {
+	if b.sealed.Load() {
 		b.mu.RUnlock()
 		return 0, ErrSealed
 	}
@@ -49,7 +49,7 @@ func (b *Barrier) Rotate(ctx context.Context) (uint32, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.sealed {
+	if b.sealed.Load() {
 		// Sealed meanwhile: the term is stored and the next unseal loads it.
 		t.zero()
 	} else {
@@ -77,7 +77,7 @@ func (b *Barrier) reloadFor(ctx context.Context, blob []byte) error {
 	b.keyringMu.Lock()
 	defer b.keyringMu.Unlock()
 	b.mu.RLock()
-	known := !b.sealed && b.keys.terms[n] != nil
+	known := !b.sealed.Load() && b.keys.terms[n] != nil
 	b.mu.RUnlock()
 	if known {
 		return nil
@@ -100,7 +100,7 @@ func (b *Barrier) reloadLocked(ctx context.Context) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.sealed {
+	if b.sealed.Load() {
 		return ErrSealed
 	}
 	loaded, err := openKeyring(b.rootAEAD, blob)

@@ -168,7 +168,7 @@ func (b *Barrier) unsealWith(ctx context.Context, w Wrapper, rootBlob, keyringBl
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rootKey, b.rootAEAD, b.keys = rootKey, rootAEAD, keys
-	b.sealed = false
+	b.sealed.Store(false)
 	b.logger.Info("barrier unsealed", "active_term", keys.active.number)
 	return nil
 }
