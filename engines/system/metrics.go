@@ -195,8 +195,34 @@ func (s *System) observeRequest(path string, req *engines.Request, resp *engines
 
 // recordRequest adds one request to the request metrics.
 func recordRequest(mount string, op engines.Operation, status int, took time.Duration) {
-	httpRequests.WithLabelValues(mount, string(op), strconv.Itoa(status)).Inc()
-	httpDuration.WithLabelValues(mount, string(op)).Observe(took.Seconds())
+	key := seriesKey{mount: mount, op: op, status: status}
+	v, ok := requestSeries.Load(key)
+	if !ok {
+		v, _ = requestSeries.LoadOrStore(key, &series{
+			count: httpRequests.WithLabelValues(mount, string(op), strconv.Itoa(status)),
+			took:  httpDuration.WithLabelValues(mount, string(op)),
+		})
+	}
+	sr := v.(*series)
+	sr.count.Inc()
+	sr.took.Observe(took.Seconds())
+}
+
+// requestSeries holds the request metrics' children by their labels
+// (seriesKey to *series), so a request does not hash and validate its
+// label values again: these series are never deleted, and their labels are
+// bounded by the mount tables.
+var requestSeries sync.Map
+
+type seriesKey struct {
+	mount  string
+	op     engines.Operation
+	status int
+}
+
+type series struct {
+	count prometheus.Counter
+	took  prometheus.Observer
 }
 
 // mountLabel names the mount serving path: a label bounded by the mount

@@ -168,6 +168,14 @@ func TestRecordRequestCounts(t *testing.T) {
 	if got := counterValue(t, c) - before; got != 3 {
 		t.Fatalf("counter rose by %v, want 3", got)
 	}
+	// Another status or operation is another series.
+	nf := httpRequests.WithLabelValues("kv-test/", "update", "404")
+	rd := httpRequests.WithLabelValues("kv-test/", "read", "204")
+	nfBefore, rdBefore := counterValue(t, nf), counterValue(t, rd)
+	recordRequest("kv-test/", engines.UpdateOperation, 404, time.Microsecond)
+	if counterValue(t, nf) != nfBefore+1 || counterValue(t, rd) != rdBefore || counterValue(t, c)-before != 3 {
+		t.Fatalf("a 404 update was not counted in its own series")
+	}
 }
 
 func TestObserveRequestSkipsForwarded(t *testing.T) {
