@@ -153,6 +153,33 @@ func TestClusterForwardingReadsFailoverSnapshot(t *testing.T) {
 		}
 	}
 
+	// A token every node has served is refused by every node as soon as
+	// its revocation (through a standby) is acknowledged: no node answers
+	// from a stale copy of its record.
+	child, err := c.Client(leader).Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"root"}, TTL: "1h"})
+	if err != nil {
+		t.Fatalf("create a child token: %v", err)
+	}
+	childClients := make([]*vault.Client, len(c.Nodes))
+	for i := range c.Nodes {
+		if childClients[i], err = newVaultClient(c.Nodes[i].Addr, child.Auth.ClientToken, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readPassword(ctx, childClients[i], "app/forwarded"); err != nil {
+			t.Fatalf("read with the child token via %s: %v", c.Nodes[i].ID, err)
+		}
+	}
+	if err := c.Client(a).Auth().Token().RevokeTree(child.Auth.ClientToken); err != nil {
+		t.Fatalf("revoke the child token through standby %s: %v", c.Nodes[a].ID, err)
+	}
+	for i := range c.Nodes {
+		_, err := readPassword(ctx, childClients[i], "app/forwarded")
+		var re *vault.ResponseError
+		if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {
+			t.Fatalf("read with the revoked token via %s: %v, want 403", c.Nodes[i].ID, err)
+		}
+	}
+
 	// SIGKILL the leader; measure until a survivor acknowledges a write.
 	canaryDown := "CANARY-cluster-while-down-91ab"
 	old := leader

@@ -12,9 +12,13 @@ import (
 )
 
 // watchedPrefixes are the replicated records whose change a node must
-// reload: mount tables, policies, the keyring (and everything, after a
-// snapshot restore).
-var watchedPrefixes = []string{"core/mounts", "core/auth", "core/policy/", "core/keyring"}
+// reload or forget: mount tables, policies, the keyring, token records
+// (and everything, after a snapshot restore).
+var watchedPrefixes = []string{"core/mounts", "core/auth", "core/policy/", "core/keyring", tokenView}
+
+// tokenView is where the token store keeps its records; the observer tells
+// it of every change there (token.Store.Invalidate).
+const tokenView = "core/token/"
 
 // refreshState counts replicated changes (bumped on Raft's FSM goroutine,
 // before the applied index moves) and what has been reloaded since, so a
@@ -36,6 +40,14 @@ func (r *refreshState) reset() {
 
 // observe is the FSM observer: cheap, never blocking.
 func (s *System) observe(key string) {
+	if rest, ok := strings.CutPrefix(key, tokenView); ok {
+		s.tokens.Invalidate(rest)
+		return
+	}
+	if strings.HasPrefix(tokenView, key) {
+		// A restore ("") or a delete-prefix above the token records.
+		s.tokens.Invalidate("")
+	}
 	switch {
 	case key == "" || key == "core/":
 		s.refresh.restored.Add(1)

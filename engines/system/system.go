@@ -185,7 +185,7 @@ func New(cfg Config) *System {
 	s.router = engines.NewRouter(s.withLeader(engines.SecretsRouterConfig(cfg.Barrier, cfg.Factories)))
 	s.authRouter = engines.NewRouter(s.withLeader(engines.AuthRouterConfig(cfg.Barrier, cfg.AuthFactories)))
 	s.tokens = token.New(token.Config{
-		Storage:  engines.NewView(cfg.Barrier, "core/token/"),
+		Storage:  engines.NewView(cfg.Barrier, tokenView),
 		Logger:   logger.With("component", "token"),
 		HasSudo:  s.hasSudo,
 		OnRevoke: s.revokeTokenLeases,

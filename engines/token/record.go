@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,8 +72,8 @@ func (r *record) expireTime() time.Time {
 }
 
 // entry is the record as the rest of Coffer sees it (ID left empty). It
-// shares the record's slices and map: records are decoded afresh for each
-// use and not kept.
+// shares the record's slices and map: for a record decoded for this one
+// use; a kept one (the record cache) answers with entryCopy.
 func (r *record) entry() *engines.TokenEntry {
 	return &engines.TokenEntry{
 		Accessor:       r.accessor,
@@ -94,6 +95,16 @@ func (r *record) entry() *engines.TokenEntry {
 		Type:           r.Type,
 		EntityID:       r.EntityID,
 	}
+}
+
+// entryCopy is entry with its own slices and map, for a record that is
+// kept (the record cache) and must not be changed through the entry.
+func (r *record) entryCopy() *engines.TokenEntry {
+	e := r.entry()
+	e.Policies = slices.Clone(r.Policies)
+	e.Meta = cloneMeta(r.Meta)
+	e.BoundCIDRs = slices.Clone(r.BoundCIDRs)
+	return e
 }
 
 func cloneMeta(m map[string]string) map[string]string {
@@ -170,7 +181,10 @@ func (s *Store) write(ctx context.Context, key string, r *record) error {
 	if err := s.seal(key, r); err != nil {
 		return err
 	}
-	if err := s.storage.Put(ctx, idPrefix+key, encodeRecord(r)); err != nil {
+	err := s.storage.Put(ctx, idPrefix+key, encodeRecord(r))
+	// Whether or not it failed, the write may have been applied.
+	s.cache.invalidate(key)
+	if err != nil {
 		return fmt.Errorf("token: write record: %w", err)
 	}
 	return nil
@@ -239,12 +253,33 @@ func (s *Store) findAccessor(ctx context.Context, accessor string) (*found, erro
 // whether or not tidy has run). Entry.ID is not set. It takes no token
 // lock: a keyed hash, one storage read, a decode, the check hash and the
 // sealed-field open.
+//
+// It reads the node's applied state through the record cache: callers
+// pass a read barrier first, as every request does (System.handle).
 func (s *Store) Lookup(ctx context.Context, id string) (*engines.TokenEntry, error) {
-	f, err := s.findID(ctx, id)
-	if err != nil || f == nil || !f.rec.live(s.now()) {
+	if id == "" || len(id) > maxIDLength {
+		return nil, nil
+	}
+	key, err := s.idKey(id)
+	if err != nil {
 		return nil, err
 	}
-	return f.rec.entry(), nil
+	r, ok := s.cache.get(key)
+	if !ok {
+		epoch := s.cache.begin()
+		if r, err = s.read(ctx, key); err != nil || r == nil {
+			return nil, err
+		}
+		s.cache.put(epoch, key, r)
+	}
+	check, err := s.idCheck(id)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(check, r.Check) != 1 || !r.live(s.now()) {
+		return nil, nil
+	}
+	return r.entryCopy(), nil
 }
 
 // LookupAccessor returns the live entry a token accessor names, or

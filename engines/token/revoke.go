@@ -226,7 +226,9 @@ func (s *Store) deleteToken(ctx context.Context, key string) error {
 	if s.onRevoke != nil {
 		s.onRevoke(ctx, r.accessor)
 	}
-	if err := s.storage.Delete(ctx, idPrefix+key); err != nil {
+	err = s.storage.Delete(ctx, idPrefix+key)
+	s.cache.invalidate(key)
+	if err != nil {
 		return fmt.Errorf("token: delete record: %w", err)
 	}
 	akey, err := s.accessorKey(r.accessor)

@@ -65,6 +65,9 @@ type Store struct {
 
 	locks [lockShards]sync.Mutex
 
+	// cache keeps opened records for Lookup; see recordCache.
+	cache recordCache
+
 	// bgMu guards bgCtx and bgCancel, and orders tidyWG.Add (handleTidy)
 	// before tidyWG.Wait (Reset). bgCtx lives from Load to Reset: the
 	// background work a request starts (the manual tidy) runs under it,
@@ -171,6 +174,7 @@ func (s *Store) Load(ctx context.Context) error {
 	s.keys = kr
 	s.mu.Unlock()
 	old.zero()
+	s.cache.purge()
 	s.bgMu.Lock()
 	if s.bgCtx == nil {
 		s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
@@ -197,6 +201,7 @@ func (s *Store) Reset() {
 	s.keys = nil
 	s.mu.Unlock()
 	old.zero()
+	s.cache.purge()
 }
 
 // keyring is the key material derived from the salt.
