@@ -251,11 +251,12 @@ func (s *Store) findAccessor(ctx context.Context, accessor string) (*found, erro
 // Lookup returns the live entry for a token ID, or (nil, nil) if the ID is
 // unknown, revoked, being revoked or expired (checked against the clock,
 // whether or not tidy has run). Entry.ID is not set. It takes no token
-// lock: a keyed hash, one storage read, a decode, the check hash and the
-// sealed-field open.
+// lock: a keyed hash, the record from the cache (or one storage read, a
+// decode and the sealed-field open, then kept), the check hash compared in
+// constant time.
 //
-// It reads the node's applied state through the record cache: callers
-// pass a read barrier first, as every request does (System.handle).
+// The cache holds the node's applied state (recordCache), so callers pass
+// a read barrier first, as every request does (System.handle).
 func (s *Store) Lookup(ctx context.Context, id string) (*engines.TokenEntry, error) {
 	if id == "" || len(id) > maxIDLength {
 		return nil, nil
