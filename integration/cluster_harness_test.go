@@ -591,27 +591,30 @@ func (c *Cluster) Cont(i int) {
 // restart kills node i if it runs, starts it on the same config and
 // unseals it with the cluster's shares; it rejoins by itself.
 //
-// A restart reuses the node's ports, and while the node is down its peers
-// keep dialling its cluster port on loopback: now and then such a dial
-// gets that very port as its own ephemeral port (a TCP self-connect), and
-// the port is busy for a moment. The start is then tried again.
+// A restart reuses the node's ports. They lie below the ephemeral range
+// (freeAddr), so no dial can take them; should one still be busy for a
+// moment after the kill, the start is tried again until restartBusyWait.
 func (c *Cluster) restart(ctx context.Context, i int) error {
 	c.Kill(i)
 	n := c.Nodes[i]
-	for attempt := 1; ; attempt++ {
+	deadline := time.Now().Add(restartBusyWait)
+	for {
 		before := len(n.Log())
 		err := c.launch(n)
 		if err == nil {
 			break
 		}
 		busy := strings.Contains(n.Log()[before:], "address already in use")
-		if !busy || attempt == 5 {
+		if !busy || time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	return c.unseal(ctx, i, c.Keys[:clusterThreshold])
 }
+
+// restartBusyWait bounds how long restart waits for a node's ports.
+const restartBusyWait = 10 * time.Second
 
 // Restart starts node i again and unseals it.
 func (c *Cluster) Restart(i int) {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,25 +56,45 @@ type Node struct {
 }
 
 // freeAddr returns a loopback address with a free port, and the next port
-// free as well (for the cluster listener).
+// free as well (for the cluster listener). The ports come from below the
+// kernel's ephemeral range, so no outgoing connection on this machine is
+// ever given one of them: a node restarted on its ports never finds them
+// taken by a peer's dial (a TCP self-connect) or another process.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := portsBelowEphemeral()
+	for i := 0; i < 200; i++ {
+		port := lo + rand.IntN(hi-lo)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatalf("listen: %v", err)
+			continue
 		}
-		addr := l.Addr().(*net.TCPAddr)
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", addr.Port+1))
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
 		l.Close()
 		if err != nil {
 			continue
 		}
 		l2.Close()
-		return addr.String()
+		return fmt.Sprintf("127.0.0.1:%d", port)
 	}
 	t.Fatal("no free port pair")
 	return ""
+}
+
+// portsBelowEphemeral is the range freeAddr draws from: [10000, the first
+// ephemeral port - 1), the ephemeral range read from
+// /proc/sys/net/ipv4/ip_local_port_range (Linux's default, 32768, if it
+// cannot be read).
+func portsBelowEphemeral() (lo, hi int) {
+	lo, first := 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > lo+1000 {
+				first = n
+			}
+		}
+	}
+	return lo, first - 1
 }
 
 // mustStartNode writes a config for a fresh data directory and starts the
