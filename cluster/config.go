@@ -61,9 +61,9 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
 	// MaxInFlight bounds how many group-commit entries are in Raft at once;
-	// zero means 8. On three nodes each entry waits a replication round
-	// trip, and 8 in flight gave 18% more writes than 2 (BENCHMARKS.md);
-	// one node showed no difference.
+	// zero means 32. On three nodes each entry waits a replication round
+	// trip, and 8 in flight gave 18% more writes than 2; 32 gave one node
+	// 11% more writes than 8 and three nodes the same (BENCHMARKS.md).
 	MaxInFlight int
 }
 
@@ -100,7 +100,7 @@ func (c *Config) withDefaults() Config {
 		out.LeaderServiceDelay = out.HeartbeatTimeout
 	}
 	if out.MaxInFlight == 0 {
-		out.MaxInFlight = 8
+		out.MaxInFlight = 32
 	}
 	return out
 }
