@@ -210,14 +210,20 @@ func (s *Store) findID(ctx context.Context, id string) (*found, error) {
 	if err != nil || r == nil {
 		return nil, err
 	}
-	check, err := s.idCheck(id)
-	if err != nil {
+	if ok, err := s.idMatches(id, r); !ok {
 		return nil, err
 	}
-	if subtle.ConstantTimeCompare(check, r.Check) != 1 {
-		return nil, nil
-	}
 	return &found{key: key, rec: r}, nil
+}
+
+// idMatches reports whether r is id's record: the second keyed hash of id
+// against the one r keeps, compared in constant time.
+func (s *Store) idMatches(id string, r *record) (bool, error) {
+	check, err := s.idCheck(id)
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(check, r.Check) == 1, nil
 }
 
 // findAccessor resolves an accessor through its index, whatever the
@@ -273,12 +279,8 @@ func (s *Store) Lookup(ctx context.Context, id string) (*engines.TokenEntry, err
 		}
 		s.cache.put(epoch, key, r)
 	}
-	check, err := s.idCheck(id)
-	if err != nil {
+	if ok, err := s.idMatches(id, r); !ok || !r.live(s.now()) {
 		return nil, err
-	}
-	if subtle.ConstantTimeCompare(check, r.Check) != 1 || !r.live(s.now()) {
-		return nil, nil
 	}
 	return r.entryCopy(), nil
 }

@@ -224,11 +224,10 @@ func clientToken(r *http.Request) string {
 func operation(r *http.Request) (engines.Operation, bool) {
 	switch r.Method {
 	case http.MethodGet:
-		if r.URL.RawQuery == "" {
-			return engines.ReadOperation, true
-		}
-		if v := r.URL.Query().Get("list"); v == "true" || v == "1" {
-			return engines.ListOperation, true
+		if r.URL.RawQuery != "" { // most reads carry no query: nothing to parse
+			if v := r.URL.Query().Get("list"); v == "true" || v == "1" {
+				return engines.ListOperation, true
+			}
 		}
 		return engines.ReadOperation, true
 	case "LIST":
@@ -269,14 +268,13 @@ func (h *Handler) serveLogical(w http.ResponseWriter, r *http.Request, path stri
 		req.Body = http.MaxBytesReader(w, r.Body, maxStreamBytes)
 	case op == engines.ReadOperation, op == engines.ListOperation, op == engines.DeleteOperation:
 		req.Data = map[string]any{}
-		if r.URL.RawQuery == "" {
-			break
-		}
-		for k, vs := range r.URL.Query() {
-			if k == "list" || len(vs) == 0 {
-				continue
+		if r.URL.RawQuery != "" {
+			for k, vs := range r.URL.Query() {
+				if k == "list" || len(vs) == 0 {
+					continue
+				}
+				req.Data[k] = vs[0]
 			}
-			req.Data[k] = vs[0]
 		}
 	default:
 		if op == engines.PatchOperation && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/merge-patch+json") {

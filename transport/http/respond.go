@@ -87,11 +87,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(*bp)
 }
 
-// Header values every JSON response carries, shared (capacity equals
-// length, so an Add elsewhere copies instead of writing into them).
+// Header values every JSON response carries, shared (a literal's capacity
+// equals its length, so an Add elsewhere copies instead of writing into
+// them).
 var (
-	jsonContentType = []string{"application/json"}[:1:1]
-	noStore         = []string{"no-store"}[:1:1]
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
 )
 
 // maxPooledResponse: larger response buffers are left to the collector.
