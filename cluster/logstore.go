@@ -88,7 +88,8 @@ type walStore struct {
 
 // openWAL opens (or creates) raft-wal in dir with its defaults (its binary
 // codec, no metrics) and segments of segmentSize bytes (64 MiB in
-// production, preallocated), zero-filled ahead of the log (zeroAheadFS).
+// production, preallocated), zero-filled ahead of the log (zeroAheadFS),
+// with their fsyncs timed (timedSyncFS).
 func openWAL(dir string, logger hclog.Logger, segmentSize int) (*walStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s dir: %w", logStoreWAL, err)
@@ -96,7 +97,7 @@ func openWAL(dir string, logger hclog.Logger, segmentSize int) (*walStore, error
 	meta := &metadb.BoltMetaDB{}
 	w, err := wal.Open(dir,
 		wal.WithMetaStore(meta),
-		wal.WithSegmentFiler(indexlessSealFiler{segment.NewFiler(dir, zeroAheadFS{walfs.New()})}),
+		wal.WithSegmentFiler(indexlessSealFiler{segment.NewFiler(dir, zeroAheadFS{timedSyncFS{walfs.New()}})}),
 		wal.WithLogger(logger),
 		wal.WithSegmentSize(segmentSize),
 	)

@@ -31,8 +31,9 @@ func TestCollectorsRegister(t *testing.T) {
 	}
 }
 
-// TestMetricsFollowWrites checks that commits, FSM applies, flushes and
-// checkpoint fsyncs of a real node reach the cluster's metrics.
+// TestMetricsFollowWrites checks that commits, Raft log fsyncs, FSM
+// applies, flushes and checkpoint fsyncs of a real node reach the
+// cluster's metrics.
 func TestMetricsFollowWrites(t *testing.T) {
 	type metric struct {
 		name string
@@ -41,6 +42,7 @@ func TestMetricsFollowWrites(t *testing.T) {
 	metrics := []metric{
 		{"coffer_raft_commit_duration_seconds", commitDuration},
 		{"coffer_raft_batch_ops", batchOps},
+		{"coffer_raft_log_fsync_duration_seconds", logFsyncDuration},
 		{"coffer_fsm_apply_duration_seconds", fsmApplyDuration},
 		{"coffer_fsm_apply_batch_entries", fsmApplyBatch},
 		{"coffer_fsm_flush_duration_seconds", fsmFlushDuration},

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"time"
+
 	waltypes "github.com/hashicorp/raft-wal/types"
 )
 
@@ -70,4 +72,37 @@ func (f *zeroAheadFile) WriteAt(p []byte, off int64) (int, error) {
 		f.zeroed = to
 	}
 	return n, nil
+}
+
+// timedSyncFS is raft-wal's file system with every segment fsync timed
+// into coffer_raft_log_fsync_duration_seconds: the fsync each Raft batch
+// (and so every acknowledged write) waits for, which BENCHMARKS.md
+// compares with the disk's floor from `coffer bench fsync`. Segments
+// opened again after a restart are timed too; the meta database's own
+// fsyncs (segment list, term and vote) are not.
+type timedSyncFS struct{ waltypes.VFS }
+
+func (t timedSyncFS) Create(dir, name string, size uint64) (waltypes.WritableFile, error) {
+	f, err := t.VFS.Create(dir, name, size)
+	if err != nil {
+		return nil, err
+	}
+	return timedSyncFile{f}, nil
+}
+
+func (t timedSyncFS) OpenWriter(dir, name string) (waltypes.WritableFile, error) {
+	f, err := t.VFS.OpenWriter(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	return timedSyncFile{f}, nil
+}
+
+type timedSyncFile struct{ waltypes.WritableFile }
+
+func (f timedSyncFile) Sync() error {
+	start := time.Now()
+	err := f.WritableFile.Sync()
+	logFsyncDuration.Observe(time.Since(start).Seconds())
+	return err
 }

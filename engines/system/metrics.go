@@ -55,6 +55,10 @@ func processRegistry() *prometheus.Registry {
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		registry.MustRegister(cluster.Collectors()...)
+		// Both stages report from the start, at zero until a failure,
+		// so an alert on the counter needs no absent() clause.
+		auditFailures.WithLabelValues("request")
+		auditFailures.WithLabelValues("response")
 	})
 	return registry
 }

@@ -89,6 +89,8 @@ func TestMetricsPrometheusFormat(t *testing.T) {
 		`coffer_http_requests_total{code="200",mount="secret/",operation="read"}`,
 		`coffer_http_request_duration_seconds_bucket{mount="secret/",operation="read",le=`,
 		`coffer_audit_failures_total{stage="request"}`,
+		`coffer_audit_failures_total{stage="response"} 0`,
+		"# TYPE coffer_raft_log_fsync_duration_seconds histogram",
 		"coffer_sealed 0",
 		"coffer_leader 1",
 		"coffer_raft_applied_index 42",
