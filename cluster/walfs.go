@@ -83,15 +83,14 @@ func (f *zeroAheadFile) WriteAt(p []byte, off int64) (int, error) {
 type timedSyncFS struct{ waltypes.VFS }
 
 func (t timedSyncFS) Create(dir, name string, size uint64) (waltypes.WritableFile, error) {
-	f, err := t.VFS.Create(dir, name, size)
-	if err != nil {
-		return nil, err
-	}
-	return timedSyncFile{f}, nil
+	return timed(t.VFS.Create(dir, name, size))
 }
 
 func (t timedSyncFS) OpenWriter(dir, name string) (waltypes.WritableFile, error) {
-	f, err := t.VFS.OpenWriter(dir, name)
+	return timed(t.VFS.OpenWriter(dir, name))
+}
+
+func timed(f waltypes.WritableFile, err error) (waltypes.WritableFile, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,15 @@ func waitDone(t *testing.T, ctx context.Context) {
 	}
 }
 
+// waitErr waits for ctx to end and checks that it ended with want.
+func waitErr(t *testing.T, ctx context.Context, want error) {
+	t.Helper()
+	waitDone(t, ctx)
+	if err := ctx.Err(); !errors.Is(err, want) {
+		t.Fatalf("Err() = %v, want %v", err, want)
+	}
+}
+
 type ctxKey struct{}
 
 func TestBoundedContext(t *testing.T) {
@@ -45,28 +54,19 @@ func TestBoundedContext(t *testing.T) {
 		if err := ctx.Err(); err != nil {
 			t.Fatalf("Err() before the bound = %v", err)
 		}
-		waitDone(t, ctx)
-		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("Err() = %v, want DeadlineExceeded", ctx.Err())
-		}
+		waitErr(t, ctx, context.DeadlineExceeded)
 	})
 	t.Run("parent canceled", func(t *testing.T) {
 		parent, cancel := context.WithCancel(context.Background())
 		ctx, release := withBound(parent, time.Hour)
 		defer release()
 		cancel()
-		waitDone(t, ctx)
-		if !errors.Is(ctx.Err(), context.Canceled) {
-			t.Fatalf("Err() = %v, want Canceled", ctx.Err())
-		}
+		waitErr(t, ctx, context.Canceled)
 	})
 	t.Run("released before any wait", func(t *testing.T) {
 		ctx, release := withBound(context.Background(), time.Hour)
 		release()
-		waitDone(t, ctx)
-		if !errors.Is(ctx.Err(), context.Canceled) {
-			t.Fatalf("Err() = %v, want Canceled", ctx.Err())
-		}
+		waitErr(t, ctx, context.Canceled)
 	})
 	t.Run("released after a wait", func(t *testing.T) {
 		ctx, release := withBound(context.Background(), time.Hour)
@@ -86,10 +86,7 @@ func TestBoundedContext(t *testing.T) {
 		defer release()
 		child, cancel := context.WithCancel(ctx)
 		defer cancel()
-		waitDone(t, child)
-		if !errors.Is(child.Err(), context.DeadlineExceeded) {
-			t.Fatalf("child Err() = %v, want DeadlineExceeded", child.Err())
-		}
+		waitErr(t, child, context.DeadlineExceeded)
 		ctx2, release2 := withBound(context.Background(), time.Hour)
 		child2, cancel2 := context.WithTimeout(ctx2, time.Hour)
 		defer cancel2()
